@@ -1,1 +1,272 @@
+//! # opensoc-schemas
+//!
+//! The contracts of OpenSOC, with no I/O: the Arrow schema of every lake
+//! table, and the column documentation with its OCSF mapping (see
+//! `schemas/README.md`). Every writer and reader of the lake takes its
+//! schemas from here.
+//!
+//! Conventions:
+//! - time: `*_ts` columns are Delta `timestamp` (UTC, microseconds — what
+//!   Athena, Spark, Trino and DuckDB all read); the full nanosecond value is
+//!   kept beside them in `*_ts_ns` (BIGINT, ns since the epoch);
+//! - addresses are text (`10.0.0.1`, `2001:db8::1`), ports and protocol numbers INT;
+//! - every table is partitioned by `event_date` (DATE, UTC) and lists its
+//!   filter columns first, because Delta keeps statistics for the first 32.
 
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// The partition column every table has.
+pub const PARTITION_COLUMN: &str = "event_date";
+
+/// The tables of the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Bidirectional flows (OCSF Network Activity, 4001).
+    Flows,
+    /// Flow chunks: one flow's packets within one ingest batch.
+    Packets,
+    /// DNS transactions (OCSF DNS Activity, 4003).
+    Dns,
+    /// HTTP transactions (OCSF HTTP Activity, 4002).
+    Http,
+    /// TLS ClientHellos.
+    Tls,
+    /// Rejected input with the reason.
+    Quarantine,
+}
+
+impl Table {
+    /// Every table, in creation order.
+    pub const ALL: [Table; 6] = [Table::Flows, Table::Packets, Table::Dns, Table::Http, Table::Tls, Table::Quarantine];
+
+    /// The table's name (also its folder under the lake root).
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Flows => "flows",
+            Table::Packets => "packets",
+            Table::Dns => "dns",
+            Table::Http => "http",
+            Table::Tls => "tls",
+            Table::Quarantine => "quarantine",
+        }
+    }
+
+    /// Look a table up by name.
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The table's Arrow schema (partition column last).
+    pub fn schema(self) -> SchemaRef {
+        let fields = match self {
+            Table::Flows => flows(),
+            Table::Packets => packets(),
+            Table::Dns => dns(),
+            Table::Http => http(),
+            Table::Tls => tls(),
+            Table::Quarantine => quarantine(),
+        };
+        Arc::new(Schema::new(fields))
+    }
+}
+
+fn f(name: &str, dt: DataType) -> Field {
+    Field::new(name, dt, true)
+}
+
+fn req(name: &str, dt: DataType) -> Field {
+    Field::new(name, dt, false)
+}
+
+/// The Delta-compatible timestamp type: UTC, microseconds.
+pub fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn utf8_list() -> DataType {
+    DataType::List(Arc::new(Field::new("element", DataType::Utf8, true)))
+}
+
+fn endpoints() -> Vec<Field> {
+    vec![
+        f("community_id", DataType::Utf8),
+        f("src_ip", DataType::Utf8),
+        f("src_port", DataType::Int32),
+        f("dst_ip", DataType::Utf8),
+        f("dst_port", DataType::Int32),
+        f("proto", DataType::Int32),
+    ]
+}
+
+fn flows() -> Vec<Field> {
+    let mut v = vec![req("first_ts", ts_type()), req("last_ts", ts_type())];
+    v.extend(endpoints());
+    v.extend([
+        req("packets", DataType::Int64),
+        req("bytes", DataType::Int64),
+        req("src_packets", DataType::Int64),
+        req("dst_packets", DataType::Int64),
+        req("src_bytes", DataType::Int64),
+        req("dst_bytes", DataType::Int64),
+        req("src_payload_bytes", DataType::Int64),
+        req("dst_payload_bytes", DataType::Int64),
+        req("src_tcp_flags", DataType::Int32),
+        req("dst_tcp_flags", DataType::Int32),
+        f("app_proto", DataType::Utf8),
+        f("vlan", DataType::Int32),
+        f("tunnel", DataType::Utf8),
+        f("outer_src_ip", DataType::Utf8),
+        f("outer_dst_ip", DataType::Utf8),
+        req("end_reason", DataType::Utf8),
+        req("first_ts_ns", DataType::Int64),
+        req("last_ts_ns", DataType::Int64),
+        req("sensor_id", DataType::Utf8),
+        f("source", DataType::Utf8),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]);
+    v
+}
+
+fn packets() -> Vec<Field> {
+    vec![
+        f("community_id", DataType::Utf8),
+        f("ip_lo", DataType::Utf8),
+        f("ip_hi", DataType::Utf8),
+        f("port_lo", DataType::Int32),
+        f("port_hi", DataType::Int32),
+        f("proto", DataType::Int32),
+        req("first_ts", ts_type()),
+        req("last_ts", ts_type()),
+        req("first_ts_ns", DataType::Int64),
+        req("last_ts_ns", DataType::Int64),
+        req("sensor_id", DataType::Utf8),
+        req("linktype", DataType::Int32),
+        f("vlan", DataType::Int32),
+        req("pkt_count", DataType::Int64),
+        req("byte_count", DataType::Int64),
+        f("source", DataType::Utf8),
+        req("data", DataType::Binary),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]
+}
+
+fn dns() -> Vec<Field> {
+    let mut v = vec![req("ts", ts_type())];
+    v.extend(endpoints());
+    v.extend([
+        f("trans_id", DataType::Int32),
+        f("query", DataType::Utf8),
+        f("qtype", DataType::Int32),
+        f("qtype_name", DataType::Utf8),
+        f("qclass", DataType::Int32),
+        f("rcode", DataType::Int32),
+        f("rcode_name", DataType::Utf8),
+        f("answers", utf8_list()),
+        f("ttls", DataType::List(Arc::new(Field::new("element", DataType::Int64, true)))),
+        f("rtt_ns", DataType::Int64),
+        f("aa", DataType::Boolean),
+        f("tc", DataType::Boolean),
+        f("rd", DataType::Boolean),
+        f("ra", DataType::Boolean),
+        req("ts_ns", DataType::Int64),
+        req("sensor_id", DataType::Utf8),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]);
+    v
+}
+
+fn http() -> Vec<Field> {
+    let mut v = vec![req("ts", ts_type())];
+    v.extend(endpoints());
+    v.extend([
+        f("method", DataType::Utf8),
+        f("host", DataType::Utf8),
+        f("uri", DataType::Utf8),
+        f("version", DataType::Utf8),
+        f("user_agent", DataType::Utf8),
+        f("referrer", DataType::Utf8),
+        f("request_content_type", DataType::Utf8),
+        f("request_content_length", DataType::Int64),
+        f("status", DataType::Int32),
+        f("reason", DataType::Utf8),
+        f("response_content_type", DataType::Utf8),
+        f("response_content_length", DataType::Int64),
+        f("server", DataType::Utf8),
+        req("ts_ns", DataType::Int64),
+        req("sensor_id", DataType::Utf8),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]);
+    v
+}
+
+fn tls() -> Vec<Field> {
+    let mut v = vec![req("ts", ts_type())];
+    v.extend(endpoints());
+    v.extend([
+        f("sni", DataType::Utf8),
+        f("version", DataType::Utf8),
+        f("version_num", DataType::Int32),
+        f("alpn", utf8_list()),
+        f("ja3", DataType::Utf8),
+        f("ja4", DataType::Utf8),
+        f("ja3_string", DataType::Utf8),
+        f("cipher_count", DataType::Int32),
+        f("extension_count", DataType::Int32),
+        req("ts_ns", DataType::Int64),
+        req("sensor_id", DataType::Utf8),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]);
+    v
+}
+
+fn quarantine() -> Vec<Field> {
+    vec![
+        req("ts", ts_type()),
+        req("source", DataType::Utf8),
+        f("position", DataType::Utf8),
+        req("stage", DataType::Utf8),
+        req("reason", DataType::Utf8),
+        f("raw", DataType::Binary),
+        req("sensor_id", DataType::Utf8),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flows_has_the_documented_columns() {
+        let s = Table::Flows.schema();
+        for c in [
+            "community_id", "src_ip", "src_port", "dst_ip", "dst_port", "proto", "packets", "bytes", "first_ts", "last_ts",
+            "sensor_id",
+        ] {
+            assert!(s.field_with_name(c).is_ok(), "flows lacks {c}");
+        }
+        assert_eq!(s.field_with_name("first_ts").unwrap().data_type(), &ts_type());
+    }
+
+    #[test]
+    fn every_table_ends_with_the_partition_column_and_names_round_trip() {
+        for t in Table::ALL {
+            let s = t.schema();
+            assert_eq!(s.fields().last().unwrap().name(), PARTITION_COLUMN, "{}", t.name());
+            assert_eq!(Table::from_name(t.name()), Some(t));
+            let idx = s.index_of(PARTITION_COLUMN).unwrap();
+            assert!(idx < 32 || t == Table::Packets, "{} partition column index", t.name());
+        }
+    }
+
+    #[test]
+    fn packets_filter_columns_come_before_the_data() {
+        let s = Table::Packets.schema();
+        let data = s.index_of("data").unwrap();
+        for c in ["community_id", "ip_lo", "ip_hi", "port_lo", "port_hi", "proto", "first_ts", "last_ts"] {
+            assert!(s.index_of(c).unwrap() < data);
+        }
+    }
+}

@@ -1,1 +1,68 @@
+//! # opensoc-lake
+//!
+//! The lake side of OpenSOC: Delta tables on a local folder or an object
+//! store ([`Lake`]), the capture ingest pipeline ([`ingest`]), read-only SQL
+//! ([`sql`]) and PCAP carving ([`carve`]).
 
+pub mod carve;
+pub mod ingest;
+mod lake;
+mod location;
+pub mod output;
+pub mod rows;
+pub mod sql;
+
+pub use lake::{Committed, Lake, LakeRef};
+pub use location::LakeLocation;
+pub use opensoc_schemas::Table;
+
+/// Errors of the lake library.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The lake location could not be understood or prepared.
+    #[error("invalid lake location {spec:?}: {reason}")]
+    InvalidLocation {
+        /// What was given.
+        spec: String,
+        /// Why it is not usable.
+        reason: String,
+    },
+    /// A Delta operation failed.
+    #[error("table {table}: {op} failed: {source}")]
+    Delta {
+        /// The table.
+        table: String,
+        /// The operation.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
+    /// The table does not exist in this lake.
+    #[error("table {0} does not exist in this lake")]
+    MissingTable(String),
+    /// Building Arrow data failed (a bug: schemas and builders disagree).
+    #[error("building {table} rows: {source}")]
+    Arrow {
+        /// The table.
+        table: &'static str,
+        /// The cause.
+        #[source]
+        source: deltalake::arrow::error::ArrowError,
+    },
+    /// A query failed.
+    #[error("{0}")]
+    Query(#[from] sql::QueryError),
+    /// A carve failed.
+    #[error("{0}")]
+    Carve(#[from] carve::CarveError),
+    /// Local I/O failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -27,6 +27,13 @@ impl CommunityId {
     }
 }
 
+impl CommunityId {
+    /// A value that sorts before every real Community ID (for rows without one).
+    pub fn default_sort_key() -> CommunityId {
+        CommunityId([0; COMMUNITY_ID_LEN])
+    }
+}
+
 impl fmt::Display for CommunityId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -169,6 +169,11 @@ impl<R: Read> Window<R> {
         &self.buf[self.start..self.start + len]
     }
 
+    /// Everything buffered and not consumed.
+    pub(crate) fn tail(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
     /// Consume `len` bytes.
     pub(crate) fn consume(&mut self, len: usize) {
         self.start += len;
@@ -260,6 +265,12 @@ impl CaptureReader {
     /// Byte offset (in the decompressed stream) of the next record.
     pub fn offset(&self) -> u64 {
         self.window.offset()
+    }
+
+    /// The bytes read from the stream but not yet consumed: after an error,
+    /// the damaged record and what follows it (as far as it was read).
+    pub fn buffered_tail(&self) -> &[u8] {
+        self.window.tail()
     }
 
     /// The link type of classic pcap files, or of the first interface seen

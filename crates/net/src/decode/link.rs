@@ -12,6 +12,10 @@ const ETH_QINQ_OLD2: u16 = 0x9200;
 const ETH_MPLS_UC: u16 = 0x8847;
 const ETH_MPLS_MC: u16 = 0x8848;
 const ETH_PPPOE_SESSION: u16 = 0x8864;
+/// 802.1ah provider backbone bridging: a 4-byte I-TAG, then a customer frame.
+const ETH_PBB: u16 = 0x88E7;
+/// Cisco VN-Tag: 4 bytes, then the EtherType.
+const ETH_VNTAG: u16 = 0x8926;
 /// Transparent Ethernet bridging (Ethernet inside GRE/Geneve).
 const ETH_TEB: u16 = 0x6558;
 const PPP_IPV4: u16 = 0x0021;
@@ -111,11 +115,19 @@ fn llc<'a>(d: &mut Decoded<'a>, data: &'a [u8]) {
 
 pub(crate) fn ethertype<'a>(d: &mut Decoded<'a>, mut etype: u16, mut data: &'a [u8]) {
     let mut tags = 0;
-    while matches!(etype, ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD1 | ETH_QINQ_OLD2) {
+    while matches!(etype, ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD1 | ETH_QINQ_OLD2 | ETH_VNTAG) {
         if data.len() < 4 {
             return d.truncated("vlan");
         }
         tags += 1;
+        if etype == ETH_VNTAG {
+            if data.len() < 6 {
+                return d.truncated("vntag");
+            }
+            etype = be16(data, 4);
+            data = &data[6..];
+            continue;
+        }
         if tags > MAX_VLAN_TAGS {
             return d.fail(IssueKind::Malformed, "vlan", "too many stacked VLAN tags");
         }
@@ -139,6 +151,10 @@ pub(crate) fn ethertype<'a>(d: &mut Decoded<'a>, mut etype: u16, mut data: &'a [
             ppp_protocol(d, be16(data, 6), &data[8..]);
         }
         ETH_TEB => ethernet(d, data),
+        ETH_PBB => match data.get(4..) {
+            Some(frame) => ethernet(d, frame),
+            None => d.truncated("pbb"),
+        },
         ETH_PPP => ppp(d, data),
         other => d.ethertype = Some(other),
     }

@@ -7,6 +7,7 @@ const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 const GTPU_PORT: u16 = 2152;
 const TEREDO_PORT: u16 = 3544;
+const GRE_IN_UDP_PORT: u16 = 4754;
 
 const ETH_ERSPAN2: u16 = 0x88BE;
 const ETH_ERSPAN3: u16 = 0x22EB;
@@ -76,6 +77,8 @@ fn udp<'a>(d: &mut Decoded<'a>, data: &'a [u8]) {
         if let Some(inner) = gtpu_payload(payload) {
             tunnel(d, TunnelKind::Gtp, |d| ip::by_version(d, inner));
         }
+    } else if dport == GRE_IN_UDP_PORT && payload.len() >= 4 {
+        gre(d, payload);
     } else if either(TEREDO_PORT) {
         if let Some(inner) = teredo_payload(payload) {
             tunnel(d, TunnelKind::Teredo, |d| ip::ipv6(d, inner));

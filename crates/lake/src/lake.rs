@@ -1,0 +1,165 @@
+//! The lake handle: create, open and append to the tables.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::StructType;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+use opensoc_schemas::{PARTITION_COLUMN, Table};
+use tokio::sync::Mutex;
+
+use crate::{LakeError, LakeLocation};
+
+/// An open lake: its location and a handle per table.
+pub struct Lake {
+    location: LakeLocation,
+    tables: Mutex<BTreeMap<Table, DeltaTable>>,
+}
+
+/// What one append committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The table.
+    pub table: Table,
+    /// Rows appended.
+    pub rows: usize,
+    /// The table version the commit created.
+    pub version: u64,
+}
+
+impl Lake {
+    /// Open a lake, creating any table that does not exist yet.
+    pub async fn open(location: LakeLocation) -> Result<Self, LakeError> {
+        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()) };
+        for t in Table::ALL {
+            lake.ensure(t).await?;
+        }
+        Ok(lake)
+    }
+
+    /// Open an existing lake for reading; tables that do not exist are skipped.
+    pub async fn open_existing(location: LakeLocation) -> Result<Self, LakeError> {
+        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()) };
+        for t in Table::ALL {
+            let table = lake.load(t).await?;
+            if table.version().is_some() {
+                lake.tables.lock().await.insert(t, table);
+            }
+        }
+        Ok(lake)
+    }
+
+    /// Where the lake is.
+    pub fn location(&self) -> &LakeLocation {
+        &self.location
+    }
+
+    async fn load(&self, t: Table) -> Result<DeltaTable, LakeError> {
+        let url = self.location.table_url(t.name());
+        DeltaTable::try_from_url_with_storage_options(url, self.location.storage_options())
+            .await
+            .map_err(|e| LakeError::delta(t, "open", e))
+    }
+
+    async fn ensure(&self, t: Table) -> Result<(), LakeError> {
+        let mut table = self.load(t).await?;
+        if table.version().is_none() {
+            let schema: StructType = t.schema().as_ref().try_into_kernel().map_err(|e| LakeError::delta(t, "create", e.into()))?;
+            let created = table
+                .create()
+                .with_table_name(t.name())
+                .with_columns(schema.fields().cloned())
+                .with_partition_columns([PARTITION_COLUMN])
+                .with_save_mode(SaveMode::Ignore)
+                .await;
+            table = match created {
+                Ok(t) => t,
+                // Another writer created it first.
+                Err(_) => {
+                    let mut again = self.load(t).await?;
+                    again.load().await.map_err(|e| LakeError::delta(t, "create", e))?;
+                    again
+                }
+            };
+        }
+        self.tables.lock().await.insert(t, table);
+        Ok(())
+    }
+
+    /// The current handle of a table (a cheap clone of its latest loaded state).
+    pub async fn table(&self, t: Table) -> Result<DeltaTable, LakeError> {
+        if let Some(table) = self.tables.lock().await.get(&t) {
+            return Ok(table.clone());
+        }
+        Err(LakeError::MissingTable(t.name().to_string()))
+    }
+
+    /// The tables that exist.
+    pub async fn tables(&self) -> Vec<(Table, DeltaTable)> {
+        self.tables.lock().await.iter().map(|(t, d)| (*t, d.clone())).collect()
+    }
+
+    /// Append batches to a table in one commit.
+    pub async fn append(
+        &self,
+        t: Table,
+        batches: Vec<RecordBatch>,
+        commit: Option<CommitProperties>,
+    ) -> Result<Committed, LakeError> {
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        let table = self.table(t).await?;
+        let mut write = table
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .with_partition_columns([PARTITION_COLUMN])
+            .with_writer_properties(writer_properties(t));
+        if let Some(c) = commit {
+            write = write.with_commit_properties(c);
+        }
+        let table = write.await.map_err(|e| LakeError::delta(t, "append", e))?;
+        let version = table.version().unwrap_or_default();
+        self.tables.lock().await.insert(t, table);
+        Ok(Committed { table: t, rows, version })
+    }
+
+    /// Reload every table to its latest version.
+    pub async fn refresh(&self) -> Result<(), LakeError> {
+        let mut tables = self.tables.lock().await;
+        for (t, table) in tables.iter_mut() {
+            table.load().await.map_err(|e| LakeError::delta(*t, "refresh", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parquet settings per table: zstd, statistics, and bloom filters on the
+/// columns investigators look up by value.
+fn writer_properties(t: Table) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(match t {
+            Table::Packets => 4096,
+            _ => 65_536,
+        }));
+    for col in ["community_id", "src_ip", "dst_ip", "ip_lo", "ip_hi"] {
+        if t.schema().index_of(col).is_ok() {
+            b = b.set_column_bloom_filter_enabled(col.into(), true);
+        }
+    }
+    b.build()
+}
+
+impl LakeError {
+    pub(crate) fn delta(t: Table, op: &'static str, e: DeltaTableError) -> Self {
+        LakeError::Delta { table: t.name().to_string(), op, source: Box::new(e) }
+    }
+}
+
+/// Shared lake handle.
+pub type LakeRef = Arc<Lake>;

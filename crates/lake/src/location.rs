@@ -1,0 +1,104 @@
+//! Where a lake lives: a local folder or an object-store prefix.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use url::Url;
+
+use crate::LakeError;
+
+/// The root of a lake; each table is a folder under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeLocation {
+    root: Url,
+}
+
+impl LakeLocation {
+    /// Parse `DIR`, `file:///DIR` or `s3://bucket/prefix`. Local folders are
+    /// created when missing.
+    pub fn parse(spec: &str) -> Result<Self, LakeError> {
+        let invalid = |reason: String| LakeError::InvalidLocation { spec: spec.to_string(), reason };
+        let mut root = if spec.contains("://") {
+            Url::parse(spec).map_err(|e| invalid(e.to_string()))?
+        } else {
+            let path = PathBuf::from(spec);
+            std::fs::create_dir_all(&path).map_err(|e| invalid(format!("cannot create the folder: {e}")))?;
+            let abs = path.canonicalize().map_err(|e| invalid(e.to_string()))?;
+            Url::from_directory_path(&abs).map_err(|_| invalid("not an absolute path".into()))?
+        };
+        match root.scheme() {
+            "file" | "s3" | "s3a" | "memory" => {}
+            other => return Err(invalid(format!("unsupported scheme {other:?} (use a folder or s3://)"))),
+        }
+        if !root.path().ends_with('/') {
+            let p = format!("{}/", root.path());
+            root.set_path(&p);
+        }
+        Ok(LakeLocation { root })
+    }
+
+    /// The lake root.
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// True for a local folder.
+    pub fn is_local(&self) -> bool {
+        self.root.scheme() == "file"
+    }
+
+    /// A local lake's folder.
+    pub fn local_path(&self) -> Option<PathBuf> {
+        self.is_local().then(|| self.root.to_file_path().ok()).flatten()
+    }
+
+    /// The URL of one table.
+    pub fn table_url(&self, name: &str) -> Url {
+        // `name` is one of our table names: a plain path segment.
+        self.root.join(&format!("{name}/")).unwrap_or_else(|_| self.root.clone())
+    }
+
+    /// Storage options for delta-rs: the AWS SDK's standard environment is
+    /// read by delta-rs itself; plain-HTTP endpoints (local servers) need
+    /// `allow_http`.
+    pub fn storage_options(&self) -> HashMap<String, String> {
+        let mut opts = HashMap::new();
+        if self.root.scheme().starts_with("s3") {
+            let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+            if let Some(ep) = endpoint {
+                if ep.starts_with("http://") {
+                    opts.insert("allow_http".into(), "true".into());
+                }
+                opts.insert("aws_endpoint".into(), ep);
+                opts.insert("aws_virtual_hosted_style_request".into(), "false".into());
+            }
+        }
+        opts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_folders_become_file_urls_with_table_subfolders() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().join("lake");
+        let loc = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
+        assert!(loc.is_local());
+        assert!(lake.is_dir());
+        assert!(loc.table_url("flows").as_str().ends_with("/lake/flows/"));
+    }
+
+    #[test]
+    fn s3_prefixes_keep_their_path() {
+        let loc = LakeLocation::parse("s3://bucket/some/prefix").unwrap();
+        assert_eq!(loc.table_url("dns").as_str(), "s3://bucket/some/prefix/dns/");
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        assert!(LakeLocation::parse("ftp://x/y").is_err());
+    }
+}

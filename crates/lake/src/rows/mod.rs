@@ -1,0 +1,83 @@
+//! Turning OpenSOC records into Arrow record batches of the lake's tables.
+//! Each builder collects rows and produces one batch in its table's schema.
+
+mod flows;
+mod meta;
+mod packets;
+mod quarantine;
+
+pub use flows::FlowRows;
+pub use meta::{DnsRows, HttpRows, TlsRows};
+pub use packets::{ChunkKey, PacketChunks};
+pub use quarantine::{MAX_RAW, QuarantineRow, QuarantineRows};
+
+use std::sync::Arc;
+
+use deltalake::arrow::array::{
+    ArrayRef, Date32Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
+use deltalake::arrow::record_batch::RecordBatch;
+use opensoc_schemas::Table;
+
+use crate::LakeError;
+
+const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+/// The `event_date` (days since the epoch, UTC) of a timestamp in ns.
+pub fn event_date(ts_ns: i64) -> i32 {
+    ts_ns.div_euclid(NS_PER_DAY) as i32
+}
+
+/// Nanoseconds to the microseconds Delta timestamps hold.
+pub fn ts_micros(ts_ns: i64) -> i64 {
+    ts_ns.div_euclid(1000)
+}
+
+pub(crate) fn ts_col(v: impl IntoIterator<Item = i64>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from_iter_values(v.into_iter().map(ts_micros)).with_timezone("UTC"))
+}
+
+pub(crate) fn date_col(v: impl IntoIterator<Item = i64>) -> ArrayRef {
+    Arc::new(Date32Array::from_iter_values(v.into_iter().map(event_date)))
+}
+
+pub(crate) fn str_col<'a>(v: impl IntoIterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(StringArray::from_iter(v))
+}
+
+pub(crate) fn i32_col(v: impl IntoIterator<Item = Option<i32>>) -> ArrayRef {
+    Arc::new(Int32Array::from_iter(v))
+}
+
+pub(crate) fn i64_col(v: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter(v))
+}
+
+/// Assemble a batch from named columns, in the table's schema order.
+pub(crate) fn assemble(table: Table, mut cols: Vec<(&'static str, ArrayRef)>) -> Result<RecordBatch, LakeError> {
+    let schema = table.schema();
+    let mut ordered = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let at = cols.iter().position(|(n, _)| *n == field.name()).ok_or_else(|| LakeError::Arrow {
+            table: table.name(),
+            source: deltalake::arrow::error::ArrowError::SchemaError(format!("no column {}", field.name())),
+        })?;
+        ordered.push(cols.swap_remove(at).1);
+    }
+    RecordBatch::try_new(schema, ordered).map_err(|source| LakeError::Arrow { table: table.name(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_dates_are_utc_days_and_handle_pre_epoch_times() {
+        assert_eq!(event_date(0), 0);
+        assert_eq!(event_date(NS_PER_DAY - 1), 0);
+        assert_eq!(event_date(NS_PER_DAY), 1);
+        assert_eq!(event_date(-1), -1);
+        assert_eq!(ts_micros(1_999), 1);
+        assert_eq!(ts_micros(-1), -1);
+    }
+}
