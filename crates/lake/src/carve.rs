@@ -11,7 +11,8 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use deltalake::arrow::array::AsArray;
-use deltalake::arrow::datatypes::Int32Type;
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Int32Type};
 use deltalake::datafusion::prelude::{Expr, col, lit};
 use deltalake::datafusion::scalar::ScalarValue;
 use futures::StreamExt;
@@ -165,8 +166,12 @@ pub async fn carve(
     let mut chunks = 0u64;
     while let Some(b) = stream.next().await {
         let b = b.map_err(QueryError::from)?;
-        let lts = b.column(0).as_primitive::<Int32Type>();
-        let data = b.column(1).as_binary::<i32>();
+        // DataFusion may hand back view types; normalise to plain arrays.
+        let lts = cast(b.column(0), &DataType::Int32).map_err(|e| CarveError::Damaged(e.to_string()))?;
+        let data = cast(b.column(1), &DataType::Binary).map_err(|e| CarveError::Damaged(e.to_string()))?;
+        let (Some(lts), Some(data)) = (lts.as_primitive_opt::<Int32Type>(), data.as_binary_opt::<i32>()) else {
+            return Err(CarveError::Damaged("packets table columns have unexpected types".into()));
+        };
         for row in 0..b.num_rows() {
             chunks += 1;
             let bytes = data.value(row);
@@ -187,7 +192,7 @@ pub async fn carve(
                 });
             }
         }
-        batches.push(b);
+        batches.push(data.clone());
     }
     // Stable: packets with equal times keep their stored order.
     found.sort_by_key(|f| f.ts);
@@ -200,10 +205,7 @@ pub async fn carve(
         CarveFormat::Pcap => false,
         CarveFormat::Auto => linktypes.len() > 1,
     };
-    let record = |f: &Found| -> &[u8] {
-        let data = batches[f.batch].column(1).as_binary::<i32>();
-        &data.value(f.row)[f.offset..f.offset + f.len]
-    };
+    let record = |f: &Found| -> &[u8] { &batches[f.batch].value(f.row)[f.offset..f.offset + f.len] };
     let mut bytes = 0u64;
     if use_pcapng {
         let mut w = PcapngWriter::new(&mut *out)?;

@@ -47,6 +47,11 @@ impl Lake {
     pub async fn open_existing(location: LakeLocation) -> Result<Self, LakeError> {
         let lake = Lake { location, tables: Mutex::new(BTreeMap::new()) };
         for t in Table::ALL {
+            if let Some(dir) = lake.local_table_dir(t) {
+                if !dir.join("_delta_log").is_dir() {
+                    continue;
+                }
+            }
             let table = lake.load(t).await?;
             if table.version().is_some() {
                 lake.tables.lock().await.insert(t, table);
@@ -67,7 +72,15 @@ impl Lake {
             .map_err(|e| LakeError::delta(t, "open", e))
     }
 
+    fn local_table_dir(&self, t: Table) -> Option<std::path::PathBuf> {
+        self.location.local_path().map(|p| p.join(t.name()))
+    }
+
     async fn ensure(&self, t: Table) -> Result<(), LakeError> {
+        if let Some(dir) = self.local_table_dir(t) {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| LakeError::Io { context: format!("creating {}", dir.display()), source })?;
+        }
         let mut table = self.load(t).await?;
         if table.version().is_none() {
             let schema: StructType = t.schema().as_ref().try_into_kernel().map_err(|e| LakeError::delta(t, "create", e.into()))?;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, BooleanArray, Int64Builder, ListBuilder, StringBuilder};
+use deltalake::arrow::datatypes::{DataType, Field};
 use deltalake::arrow::record_batch::RecordBatch;
 use opensoc_net::proto::{DnsRecord, FlowContext, HttpRecord, TlsRecord, tls};
 use opensoc_schemas::Table;
@@ -37,7 +38,7 @@ fn common<'a>(
 }
 
 fn str_list<'a>(rows: impl Iterator<Item = &'a [String]>) -> ArrayRef {
-    let mut b = ListBuilder::new(StringBuilder::new());
+    let mut b = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new("element", DataType::Utf8, true)));
     for list in rows {
         for s in list {
             b.values().append_value(s);
@@ -107,7 +108,8 @@ impl DnsRows {
         let q = |r: &DnsRecord| r.question().cloned().unwrap_or_default();
         let questions: Vec<_> = rows.iter().map(q).collect();
         let empty: Vec<String> = Vec::new();
-        let mut ttls = ListBuilder::new(Int64Builder::new());
+        let mut ttls =
+            ListBuilder::new(Int64Builder::new()).with_field(Arc::new(Field::new("element", DataType::Int64, true)));
         for r in &rows {
             for t in r.response.as_ref().map_or(&[][..], |m| &m.ttls[..]) {
                 ttls.values().append_value(*t as i64);

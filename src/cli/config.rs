@@ -1,0 +1,110 @@
+//! The configuration file: defaults that flags and environment override.
+
+use std::path::Path;
+
+use anyhow::Context;
+use opensoc_lake::ingest::IngestConfig;
+use opensoc_net::FlowConfig;
+use serde::Deserialize;
+
+/// `opensoc.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Default lake location.
+    pub lake: Option<String>,
+    /// Ingest settings.
+    #[serde(default)]
+    pub ingest: IngestSection,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSection {
+    /// Value of every row's `sensor_id`.
+    pub sensor_id: Option<String>,
+    /// Commit after this many MiB of packet data.
+    pub batch_mib: Option<usize>,
+    /// Community ID seed.
+    pub community_id_seed: Option<u16>,
+    /// Idle timeouts in seconds.
+    pub tcp_timeout_secs: Option<u32>,
+    /// UDP idle timeout.
+    pub udp_timeout_secs: Option<u32>,
+    /// ICMP idle timeout.
+    pub icmp_timeout_secs: Option<u32>,
+    /// Active timeout.
+    pub active_timeout_secs: Option<u32>,
+    /// Packet cap per flow record.
+    pub max_flow_packets: Option<u64>,
+}
+
+impl Config {
+    /// Load the file if one is named; a missing named file is an error.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let Some(path) = path else { return Ok(Config::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
+    }
+
+    /// The lake location from flags/env, else the file.
+    pub fn lake(&self, flag: Option<&str>) -> anyhow::Result<String> {
+        flag.map(str::to_string)
+            .or_else(|| self.lake.clone())
+            .context("no lake given: pass --lake DIR, set OPENSOC_LAKE, or put `lake = \"DIR\"` in the config file")
+    }
+
+    /// Ingest settings with the file's values applied.
+    pub fn ingest(&self) -> IngestConfig {
+        let mut c = IngestConfig::default();
+        let i = &self.ingest;
+        if let Some(s) = &i.sensor_id {
+            c.sensor_id = s.clone();
+        }
+        if let Some(m) = i.batch_mib {
+            c.batch_bytes = m.max(1) << 20;
+        }
+        let sec = |s: u32| s as i64 * 1_000_000_000;
+        let f: &mut FlowConfig = &mut c.flow;
+        if let Some(v) = i.community_id_seed {
+            f.community_id_seed = v;
+        }
+        if let Some(v) = i.tcp_timeout_secs {
+            f.tcp_idle_ns = sec(v);
+        }
+        if let Some(v) = i.udp_timeout_secs {
+            f.udp_idle_ns = sec(v);
+        }
+        if let Some(v) = i.icmp_timeout_secs {
+            f.icmp_idle_ns = sec(v);
+        }
+        if let Some(v) = i.active_timeout_secs {
+            f.active_timeout_ns = sec(v);
+        }
+        if let Some(v) = i.max_flow_packets {
+            f.max_packets = v.max(1);
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_reach_the_ingest_config() {
+        let c: Config = toml::from_str("lake = \"/tmp/x\"\n[ingest]\nsensor_id = \"edge-1\"\nudp_timeout_secs = 5\n").unwrap();
+        assert_eq!(c.lake(None).unwrap(), "/tmp/x");
+        assert_eq!(c.lake(Some("/y")).unwrap(), "/y");
+        let i = c.ingest();
+        assert_eq!(i.sensor_id, "edge-1");
+        assert_eq!(i.flow.udp_idle_ns, 5_000_000_000);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("lakes = 1").is_err());
+    }
+}

@@ -1,0 +1,119 @@
+//! `opensoc demo`: the whole pipeline on captures embedded in the binary.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use deltalake::arrow::array::AsArray;
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::DataType;
+use opensoc_lake::carve::{CarveFilter, CarveFormat, carve};
+use opensoc_lake::output::{OutputFormat, write_batches};
+use opensoc_lake::sql::SqlEngine;
+use opensoc_lake::{Lake, LakeLocation};
+
+use super::ingest::ingest_files;
+use super::{Config, exit};
+
+/// The demo captures (see testdata/demo/README.md).
+const CAPTURES: &[(&str, &[u8])] = &[
+    ("wikipedia.pcap", include_bytes!("../../testdata/demo/wikipedia.pcap")),
+    ("erspan.pcap", include_bytes!("../../testdata/demo/erspan.pcap")),
+    ("google-cert-repeat.pcap", include_bytes!("../../testdata/demo/google-cert-repeat.pcap")),
+    ("chrome-1250-tls-x25519-kyber.pcap", include_bytes!("../../testdata/demo/chrome-1250-tls-x25519-kyber.pcap")),
+    ("dns-edns-ecs.pcap", include_bytes!("../../testdata/demo/dns-edns-ecs.pcap")),
+];
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's captures, lake and carved flow (replaced if it holds an earlier demo).
+    #[arg(long, default_value = "opensoc-demo")]
+    pub dir: PathBuf,
+}
+
+const SUMMARY: &[(&str, &str)] = &[
+    (
+        "Top talkers (bytes, both directions)",
+        "SELECT src_ip, dst_ip, proto, sum(packets) AS packets, sum(bytes) AS bytes FROM flows \
+         GROUP BY src_ip, dst_ip, proto ORDER BY bytes DESC, src_ip LIMIT 5",
+    ),
+    (
+        "DNS names asked most",
+        "SELECT query, qtype_name, count(*) AS n FROM dns WHERE query IS NOT NULL \
+         GROUP BY query, qtype_name ORDER BY n DESC, query LIMIT 5",
+    ),
+    ("TLS server names", "SELECT sni, ja4, count(*) AS n FROM tls GROUP BY sni, ja4 ORDER BY n DESC, sni LIMIT 5"),
+    (
+        "HTTP hosts",
+        "SELECT host, count(*) AS requests, min(status) AS min_status, max(status) AS max_status FROM http \
+         WHERE host IS NOT NULL GROUP BY host ORDER BY requests DESC, host LIMIT 5",
+    ),
+];
+
+pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<u8> {
+    let dir = &args.dir;
+    let captures = dir.join("captures");
+    let lake_dir = dir.join("lake");
+    if lake_dir.exists() {
+        std::fs::remove_dir_all(&lake_dir).with_context(|| format!("removing the earlier demo lake {}", lake_dir.display()))?;
+    }
+    std::fs::create_dir_all(&captures).with_context(|| format!("creating {}", captures.display()))?;
+    let mut files = Vec::new();
+    for (name, bytes) in CAPTURES {
+        let p = captures.join(name);
+        std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+        files.push(p);
+    }
+    let location = LakeLocation::parse(&lake_dir.to_string_lossy())?;
+    let lake = Arc::new(Lake::open(location.clone()).await?);
+    let mut cfg = config.ingest();
+    cfg.sensor_id = "demo".into();
+    let (_, totals, elapsed) = ingest_files(lake.clone(), cfg, &files, false).await?;
+    println!(
+        "Ingested {} captures: {} packets, {} flows, {} DNS, {} HTTP, {} TLS records in {:.2}s\n",
+        totals.files,
+        totals.packets,
+        totals.flows,
+        totals.dns,
+        totals.http,
+        totals.tls,
+        elapsed.as_secs_f64()
+    );
+    lake.refresh().await?;
+    let engine = SqlEngine::new(&lake).await?;
+    let mut out = std::io::stdout().lock();
+    for (title, sql) in SUMMARY {
+        println!("{title}:");
+        let (schema, batches) = engine.query(sql).await?;
+        write_batches(&mut out, OutputFormat::Table, &schema, &batches)?;
+        println!();
+    }
+    drop(out);
+
+    // Carve the largest HTTP flow.
+    let (_, batches) = engine
+        .query("SELECT community_id FROM flows WHERE app_proto = 'http' ORDER BY bytes DESC, community_id LIMIT 1")
+        .await?;
+    let id = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| cast(b.column(0), &DataType::Utf8).ok())
+        .map(|a| a.as_string::<i32>().value(0).to_string())
+        .context("the demo captures produced no HTTP flow")?;
+    let pcap = dir.join("flow.pcap");
+    let file = std::fs::File::create(&pcap).with_context(|| format!("creating {}", pcap.display()))?;
+    let filter = CarveFilter { community_id: Some(id.clone()), ..Default::default() };
+    let summary = carve(&engine, &filter, CarveFormat::Auto, &mut BufWriter::new(file)).await?;
+    let lake_s = lake_dir.display();
+    println!("Carved the largest HTTP flow ({id}): {} packets to {}\n", summary.packets, pcap.display());
+    println!("Where everything is:");
+    println!("  captures:   {}", captures.display());
+    println!("  lake:       {lake_s}  (Delta tables: flows packets dns http tls quarantine)");
+    println!("  carved:     {}", pcap.display());
+    println!("\nTry next:");
+    println!("  opensoc query --lake {lake_s} \"SELECT * FROM dns LIMIT 10\"");
+    println!("  opensoc carve --lake {lake_s} --community-id '{id}' -o flow.pcap");
+    println!("  tshark -r {}", pcap.display());
+    Ok(exit::OK)
+}

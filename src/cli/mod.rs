@@ -1,0 +1,129 @@
+//! Command-line interface: argument parsing and one module per command.
+
+mod carve;
+mod config;
+mod demo;
+mod ingest;
+mod query;
+mod time;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use opensoc_lake::output::OutputFormat;
+use tracing_subscriber::EnvFilter;
+
+pub use config::Config;
+
+/// Exit codes that mean something.
+pub mod exit {
+    /// Everything worked.
+    pub const OK: u8 = 0;
+    /// A fatal error: nothing (more) could be done.
+    pub const FAILURE: u8 = 1;
+    /// Bad arguments (clap uses 2 as well).
+    pub const USAGE: u8 = 2;
+    /// Done, but some input was damaged: see the quarantine table.
+    pub const PARTIAL: u8 = 3;
+    /// Nothing matched (carve).
+    pub const NO_MATCH: u8 = 4;
+}
+
+/// OpenSOC: packets in, Delta Lake tables out, SQL and PCAP carving.
+///
+/// The lake is a folder (or s3://bucket/prefix) holding one Delta table per
+/// kind of record: flows, packets, dns, http, tls, quarantine. Any engine that
+/// reads Delta (DuckDB, Spark, Trino, Athena, Polars) reads it too.
+#[derive(Debug, Parser)]
+#[command(name = "opensoc", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML); see `docs/configuration.md`.
+    #[arg(long, global = true, env = "OPENSOC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log as JSON lines on stderr.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Aligned text table.
+    #[default]
+    Table,
+    /// JSON, one object per line.
+    Json,
+    /// CSV with a header.
+    Csv,
+}
+
+impl From<Format> for OutputFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => OutputFormat::Table,
+            Format::Json => OutputFormat::Json,
+            Format::Csv => OutputFormat::Csv,
+        }
+    }
+}
+
+/// Where the lake is.
+#[derive(Debug, clap::Args)]
+pub struct LakeArg {
+    /// Lake location: a folder, or s3://bucket/prefix.
+    #[arg(long, env = "OPENSOC_LAKE")]
+    pub lake: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read capture files and folders (pcap, pcapng, gzip) into the lake.
+    ///
+    /// Exit status: 0 all input read; 3 some input damaged (quarantined, the rest stored); 1 failure.
+    Ingest(ingest::IngestArgs),
+    /// Run a read-only SQL query over the lake's tables.
+    ///
+    /// Tables: flows, packets, dns, http, tls, quarantine.
+    Query(query::QueryArgs),
+    /// Write the packets of a flow, host, port, protocol or time range to a pcap file.
+    ///
+    /// Exit status: 0 packets written; 4 nothing matched (an empty capture is written); 1 failure.
+    Carve(carve::CarveArgs),
+    /// Build a lake from the captures shipped with OpenSOC, summarise it and carve a flow.
+    Demo(demo::DemoArgs),
+}
+
+/// Set up logging on stderr.
+pub fn init_tracing(verbose: u8, json: bool) {
+    // delta-kernel logs an error while probing a table that does not exist
+    // yet, which is how every new table starts, and delta-rs warns on every
+    // binary column it keeps no statistics for: neither is worth a user's attention.
+    let default = match verbose {
+        0 => "warn,buoyant_kernel::snapshot::builder=off,deltalake_core::writer::stats=error",
+        1 => "info,buoyant_kernel::snapshot::builder=off,deltalake_core::writer::stats=error",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Run a parsed command; returns the exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Ingest(a) => ingest::run(a, &config).await,
+        Command::Query(a) => query::run(a, &config).await,
+        Command::Carve(a) => carve::run(a, &config).await,
+        Command::Demo(a) => demo::run(a, &config).await,
+    }
+}
