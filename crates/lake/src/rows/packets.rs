@@ -106,7 +106,8 @@ impl PacketChunks {
             return Ok(None);
         }
         let mut chunks = std::mem::take(&mut self.chunks);
-        let sources = std::mem::take(&mut self.sources);
+        // Sources stay: the current one goes on filing packets after this batch.
+        let sources = &self.sources;
         self.index.clear();
         self.bytes = 0;
         self.packets = 0;
