@@ -242,7 +242,16 @@ mod tests {
     fn flows_has_the_documented_columns() {
         let s = Table::Flows.schema();
         for c in [
-            "community_id", "src_ip", "src_port", "dst_ip", "dst_port", "proto", "packets", "bytes", "first_ts", "last_ts",
+            "community_id",
+            "src_ip",
+            "src_port",
+            "dst_ip",
+            "dst_port",
+            "proto",
+            "packets",
+            "bytes",
+            "first_ts",
+            "last_ts",
             "sensor_id",
         ] {
             assert!(s.field_with_name(c).is_ok(), "flows lacks {c}");

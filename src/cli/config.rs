@@ -95,7 +95,8 @@ mod tests {
 
     #[test]
     fn file_values_reach_the_ingest_config() {
-        let c: Config = toml::from_str("lake = \"/tmp/x\"\n[ingest]\nsensor_id = \"edge-1\"\nudp_timeout_secs = 5\n").unwrap();
+        let c: Config =
+            toml::from_str("lake = \"/tmp/x\"\n[ingest]\nsensor_id = \"edge-1\"\nudp_timeout_secs = 5\n").unwrap();
         assert_eq!(c.lake(None).unwrap(), "/tmp/x");
         assert_eq!(c.lake(Some("/y")).unwrap(), "/y");
         let i = c.ingest();

@@ -56,7 +56,8 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<u8> {
     let captures = dir.join("captures");
     let lake_dir = dir.join("lake");
     if lake_dir.exists() {
-        std::fs::remove_dir_all(&lake_dir).with_context(|| format!("removing the earlier demo lake {}", lake_dir.display()))?;
+        std::fs::remove_dir_all(&lake_dir)
+            .with_context(|| format!("removing the earlier demo lake {}", lake_dir.display()))?;
     }
     std::fs::create_dir_all(&captures).with_context(|| format!("creating {}", captures.display()))?;
     let mut files = Vec::new();

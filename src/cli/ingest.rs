@@ -80,10 +80,7 @@ fn looks_like_capture(path: &Path) -> bool {
     }
     let be = u32::from_be_bytes(magic);
     magic[..2] == [0x1f, 0x8b]
-        || matches!(
-            be,
-            0x0a0d_0d0a | 0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1
-        )
+        || matches!(be, 0x0a0d_0d0a | 0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1)
 }
 
 pub async fn run(args: IngestArgs, config: &Config) -> anyhow::Result<u8> {
@@ -126,8 +123,10 @@ pub async fn ingest_files(
     let bar = if progress && !files.is_empty() {
         let bar = ProgressBar::new(total_bytes);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Some(bar)
     } else {

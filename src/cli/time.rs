@@ -18,17 +18,19 @@ pub fn parse_time_ns(s: &str) -> anyhow::Result<i64> {
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return d.and_hms_opt(0, 0, 0).and_then(|dt| dt.and_utc().timestamp_nanos_opt()).context("time out of range");
     }
-    if let Some((int, frac)) = s.split_once('.').or(Some((s, ""))) {
-        if !int.is_empty() && int.bytes().all(|c| c.is_ascii_digit()) && frac.bytes().all(|c| c.is_ascii_digit()) {
-            let secs: i64 = int.parse().context("seconds out of range")?;
-            let mut ns_text = frac.to_string();
-            ns_text.truncate(9);
-            while ns_text.len() < 9 {
-                ns_text.push('0');
-            }
-            let ns: i64 = ns_text.parse().unwrap_or(0);
-            return secs.checked_mul(1_000_000_000).and_then(|v| v.checked_add(ns)).context("time out of range");
+    if let Some((int, frac)) = s.split_once('.').or(Some((s, "")))
+        && !int.is_empty()
+        && int.bytes().all(|c| c.is_ascii_digit())
+        && frac.bytes().all(|c| c.is_ascii_digit())
+    {
+        let secs: i64 = int.parse().context("seconds out of range")?;
+        let mut ns_text = frac.to_string();
+        ns_text.truncate(9);
+        while ns_text.len() < 9 {
+            ns_text.push('0');
         }
+        let ns: i64 = ns_text.parse().unwrap_or(0);
+        return secs.checked_mul(1_000_000_000).and_then(|v| v.checked_add(ns)).context("time out of range");
     }
     bail!("cannot read {s:?} as a time: use RFC 3339 (2024-05-01T12:00:00Z), a date, or Unix seconds")
 }

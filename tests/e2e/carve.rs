@@ -29,7 +29,10 @@ fn packets_per_tshark(file: &Path) -> Vec<(i128, String, String, String)> {
 
 fn capinfos_type(file: &Path) -> String {
     let out = Command::new("capinfos").arg("-t").arg(file).output().expect("capinfos");
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| l.strip_prefix("File type:").map(|s| s.trim().to_string())).unwrap_or_default()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("File type:").map(|s| s.trim().to_string()))
+        .unwrap_or_default()
 }
 
 #[test]
@@ -62,12 +65,18 @@ fn carved_flows_equal_tshark_display_filter() {
             "SELECT community_id FROM flows WHERE source = '{}' ORDER BY packets DESC, community_id LIMIT 4",
             f.display()
         );
-        let ids: Vec<String> = query(lake.path(), &sql).iter().map(|r| r["community_id"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<String> =
+            query(lake.path(), &sql).iter().map(|r| r["community_id"].as_str().unwrap().to_string()).collect();
         assert!(!ids.is_empty(), "no flows for {}", f.display());
         for id in ids {
             let ours = out_dir.path().join(format!("ours-{carved}.pcap"));
             let expected = out_dir.path().join(format!("tshark-{carved}.pcap"));
-            let o = run(opensoc().arg("carve").arg("--lake").arg(lake.path()).args(["--community-id", &id, "-o"]).arg(&ours));
+            let o = run(opensoc()
+                .arg("carve")
+                .arg("--lake")
+                .arg(lake.path())
+                .args(["--community-id", &id, "-o"])
+                .arg(&ours));
             assert_eq!(o.status.code(), Some(0), "carve {id}: {}", String::from_utf8_lossy(&o.stderr));
             let filter = format!("communityid == \"{id}\"");
             let st = Command::new("tshark")
@@ -83,7 +92,14 @@ fn carved_flows_equal_tshark_display_filter() {
             // The carve is in time order; the source capture need not be.
             b.sort_by_key(|p| p.0);
             assert!(!b.is_empty(), "tshark selected nothing for {id} in {}", f.display());
-            assert_eq!(a.len(), b.len(), "{id} in {}: {} packets carved, tshark selects {}", f.display(), a.len(), b.len());
+            assert_eq!(
+                a.len(),
+                b.len(),
+                "{id} in {}: {} packets carved, tshark selects {}",
+                f.display(),
+                a.len(),
+                b.len()
+            );
             assert_eq!(a, b, "{id} in {}: packets differ (time or bytes)", f.display());
             assert!(a.windows(2).all(|w| w[0].0 <= w[1].0), "carve of {id} is not in time order");
             assert!(capinfos_type(&ours).contains("nanosecond pcap"), "{}", capinfos_type(&ours));
@@ -113,7 +129,12 @@ fn mixed_link_types_carve_to_pcapng_and_time_ranges_cut() {
     assert_eq!(n as u64, total, "a carve from the epoch on returns every stored packet");
 
     // an inverted range is refused with exit code 2
-    let bad = run(opensoc().arg("carve").arg("--lake").arg(lake.path()).args(["--from", "100", "--to", "10", "-o"]).arg(out.path().join("x")));
+    let bad = run(opensoc()
+        .arg("carve")
+        .arg("--lake")
+        .arg(lake.path())
+        .args(["--from", "100", "--to", "10", "-o"])
+        .arg(out.path().join("x")));
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("ends before it starts"));
 }

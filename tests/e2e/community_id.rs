@@ -1,11 +1,11 @@
 //! The Community IDs in `flows` equal tshark's `communityid` field.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::support::{ingest, query, require, shared_data, tempdir, tshark_fields};
 
-fn tshark_ids(file: &PathBuf) -> BTreeSet<String> {
+fn tshark_ids(file: &Path) -> BTreeSet<String> {
     tshark_fields(file, &["communityid"], &["--enable-protocol", "communityid"])
         .into_iter()
         .flatten()
@@ -23,7 +23,9 @@ fn files() -> Vec<PathBuf> {
         .collect();
     files.sort();
     let list = include_str!("community_id_captures.txt");
-    files.extend(list.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(|l| data.join("zeek").join(l.trim())));
+    files.extend(
+        list.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(|l| data.join("zeek").join(l.trim())),
+    );
     files
 }
 
@@ -36,7 +38,9 @@ fn flows_carry_the_community_ids_tshark_computes() {
     ingest(lake.path(), &files);
     let mut ours: HashMap<String, BTreeSet<String>> = HashMap::new();
     for r in query(lake.path(), "SELECT DISTINCT source, community_id FROM flows") {
-        ours.entry(r["source"].as_str().unwrap().to_string()).or_default().insert(r["community_id"].as_str().unwrap().to_string());
+        ours.entry(r["source"].as_str().unwrap().to_string())
+            .or_default()
+            .insert(r["community_id"].as_str().unwrap().to_string());
     }
     let mut compared = 0;
     let mut failures = Vec::new();

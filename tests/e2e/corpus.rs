@@ -14,13 +14,11 @@ fn every_capture_is_stored_with_capinfos_packet_count() {
     let (reports, totals, _) = ingest(lake.path(), &[data.join("pcap")]);
     assert!(reports.len() >= 800, "expected the whole corpus, got {} files", reports.len());
 
-    let stored: HashMap<String, u64> = query(
-        lake.path(),
-        "SELECT source, CAST(sum(pkt_count) AS BIGINT) AS n FROM packets GROUP BY source",
-    )
-    .into_iter()
-    .map(|r| (r["source"].as_str().unwrap().to_string(), r["n"].as_u64().unwrap()))
-    .collect();
+    let stored: HashMap<String, u64> =
+        query(lake.path(), "SELECT source, CAST(sum(pkt_count) AS BIGINT) AS n FROM packets GROUP BY source")
+            .into_iter()
+            .map(|r| (r["source"].as_str().unwrap().to_string(), r["n"].as_u64().unwrap()))
+            .collect();
 
     let mut mismatches = Vec::new();
     let mut damaged_files = 0u32;
@@ -40,11 +38,19 @@ fn every_capture_is_stored_with_capinfos_packet_count() {
             );
         }
         let in_table = stored.get(r["file"].as_str().unwrap()).copied().unwrap_or(0);
-        assert_eq!(in_table, ours, "{}: the packets table holds {in_table} packets, the report says {ours}", file.display());
+        assert_eq!(
+            in_table,
+            ours,
+            "{}: the packets table holds {in_table} packets, the report says {ours}",
+            file.display()
+        );
     }
     assert!(mismatches.is_empty(), "{} files differ from capinfos:\n{}", mismatches.len(), mismatches.join("\n"));
     let _ = damaged_files;
-    assert_eq!(totals["totals"]["packets"].as_u64().unwrap(), reports.iter().map(|r| r["packets"].as_u64().unwrap()).sum::<u64>());
+    assert_eq!(
+        totals["totals"]["packets"].as_u64().unwrap(),
+        reports.iter().map(|r| r["packets"].as_u64().unwrap()).sum::<u64>()
+    );
     let q: u64 = query(lake.path(), "SELECT count(*) AS n FROM quarantine")[0]["n"].as_u64().unwrap();
     assert_eq!(q, totals["totals"]["quarantined"].as_u64().unwrap(), "quarantine rows vs reported");
 }

@@ -32,7 +32,15 @@ fn zeek(f: &str) -> PathBuf {
 fn dns_query_names_match_tshark() {
     require("tshark");
     let mut compared = 0;
-    for f in ["dns-edns-ecs.pcap", "wikipedia.pcap", "dns/mdns.pcap", "erspan.pcap", "dns/long-connection.pcap", "dns-caa.pcap", "dns-https.pcap"] {
+    for f in [
+        "dns-edns-ecs.pcap",
+        "wikipedia.pcap",
+        "dns/mdns.pcap",
+        "erspan.pcap",
+        "dns/long-connection.pcap",
+        "dns-caa.pcap",
+        "dns-https.pcap",
+    ] {
         let file = zeek(f);
         let lake = one_lake(&file);
         let ours = our_set(lake.path(), "SELECT DISTINCT query AS v FROM dns");

@@ -21,7 +21,10 @@ pub fn shared_data() -> PathBuf {
 /// Fail with instructions when an oracle tool is missing.
 pub fn require(tool: &str) {
     let ok = Command::new(tool).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "{tool} is needed by this test and was not found: run ./scripts/test (it installs it) or `apt-get install tshark`");
+    assert!(
+        ok,
+        "{tool} is needed by this test and was not found: run ./scripts/test (it installs it) or `apt-get install tshark`"
+    );
 }
 
 /// The `opensoc` binary under test.
@@ -42,7 +45,8 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// `opensoc ingest --format json`: the per-file reports and the totals.
 pub fn ingest(lake: &Path, paths: &[PathBuf]) -> (Vec<Value>, Value, i32) {
-    let out = run(opensoc().arg("ingest").arg("--lake").arg(lake).args(["--format", "json", "--no-progress"]).args(paths));
+    let out =
+        run(opensoc().arg("ingest").arg("--lake").arg(lake).args(["--format", "json", "--no-progress"]).args(paths));
     let code = out.status.code().unwrap_or(-1);
     assert!(code == 0 || code == 3, "ingest failed ({code}): {}", String::from_utf8_lossy(&out.stderr));
     let mut lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)

@@ -91,18 +91,24 @@ impl CarveFilter {
     /// range must not be inverted; at least one criterion must be set.
     pub fn validate(&self) -> Result<(), CarveError> {
         if let Some(id) = &self.community_id {
-            let ok = id.len() == 30 && id.starts_with("1:") && id[2..].bytes().all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c));
+            let ok = id.len() == 30
+                && id.starts_with("1:")
+                && id[2..].bytes().all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c));
             if !ok {
-                return Err(CarveError::InvalidFilter(format!("{id:?} is not a Community ID v1 (\"1:\" and 28 base64 characters)")));
+                return Err(CarveError::InvalidFilter(format!(
+                    "{id:?} is not a Community ID v1 (\"1:\" and 28 base64 characters)"
+                )));
             }
         }
-        if let (Some(f), Some(t)) = (self.from_ns, self.to_ns) {
-            if f > t {
-                return Err(CarveError::InvalidFilter("the time range ends before it starts".into()));
-            }
+        if let (Some(f), Some(t)) = (self.from_ns, self.to_ns)
+            && f > t
+        {
+            return Err(CarveError::InvalidFilter("the time range ends before it starts".into()));
         }
         if self == &CarveFilter::default() {
-            return Err(CarveError::InvalidFilter("give at least one of community id, host, port, proto, from, to".into()));
+            return Err(CarveError::InvalidFilter(
+                "give at least one of community id, host, port, proto, from, to".into(),
+            ));
         }
         Ok(())
     }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
@@ -47,10 +47,10 @@ impl Lake {
     pub async fn open_existing(location: LakeLocation) -> Result<Self, LakeError> {
         let lake = Lake { location, tables: Mutex::new(BTreeMap::new()) };
         for t in Table::ALL {
-            if let Some(dir) = lake.local_table_dir(t) {
-                if !dir.join("_delta_log").is_dir() {
-                    continue;
-                }
+            if let Some(dir) = lake.local_table_dir(t)
+                && !dir.join("_delta_log").is_dir()
+            {
+                continue;
             }
             let table = lake.load(t).await?;
             if table.version().is_some() {
@@ -83,7 +83,8 @@ impl Lake {
         }
         let mut table = self.load(t).await?;
         if table.version().is_none() {
-            let schema: StructType = t.schema().as_ref().try_into_kernel().map_err(|e| LakeError::delta(t, "create", e.into()))?;
+            let schema: StructType =
+                t.schema().as_ref().try_into_kernel().map_err(|e| LakeError::delta(t, "create", e.into()))?;
             let created = table
                 .create()
                 .with_table_name(t.name())

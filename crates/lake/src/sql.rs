@@ -52,9 +52,7 @@ impl SqlEngine {
         let config = SessionConfig::new().with_information_schema(true).with_target_partitions(2);
         let ctx = SessionContext::new_with_config(config);
         for (t, table) in lake.tables().await {
-            table
-                .update_datafusion_session(&ctx.state())
-                .map_err(|e| LakeError::delta(t, "register", e))?;
+            table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(t, "register", e))?;
             let provider = table.table_provider().await.map_err(|e| LakeError::Query(e.into()))?;
             ctx.register_table(t.name(), provider).map_err(|e| LakeError::Query(e.into()))?;
         }

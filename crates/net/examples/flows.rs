@@ -40,7 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("dns {:?}", d.question().and_then(|q| q.query.clone()));
     }
     for h in r.http {
-        eprintln!("http {:?} {:?}", h.request.as_ref().and_then(|r| r.host.clone()), h.request.as_ref().map(|r| r.uri.clone()));
+        eprintln!(
+            "http {:?} {:?}",
+            h.request.as_ref().and_then(|r| r.host.clone()),
+            h.request.as_ref().map(|r| r.uri.clone())
+        );
     }
     for t in r.tls {
         eprintln!("tls {:?} {} {}", t.hello.sni, t.hello.ja3(), t.hello.ja4());

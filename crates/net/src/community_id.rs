@@ -233,7 +233,13 @@ mod tests {
     #[test]
     fn ports_absent_for_other_protocols() {
         let h = CommunityIdHasher::new(0);
-        let t = FlowTuple { src: "10.0.0.1".parse().unwrap(), dst: "10.0.0.2".parse().unwrap(), proto: 46, sport: None, dport: None };
+        let t = FlowTuple {
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            proto: 46,
+            sport: None,
+            dport: None,
+        };
         let r = FlowTuple { src: t.dst, dst: t.src, ..t };
         assert_eq!(h.hash(&t), h.hash(&r));
         assert_eq!(h.hash(&t).as_str().len(), COMMUNITY_ID_LEN);

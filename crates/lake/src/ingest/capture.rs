@@ -11,8 +11,8 @@ use opensoc_net::{CaptureReader, FlowConfig, FlowMeter, decode};
 use serde::Serialize;
 
 use super::Batch;
-use crate::rows::QuarantineRow;
 use crate::rows::MAX_RAW;
+use crate::rows::QuarantineRow;
 use crate::{Lake, LakeError};
 
 /// Settings of a capture ingest.
@@ -194,7 +194,9 @@ impl Ingestor {
                     }
                     self.batch.packets.push(source, &pkt, flow, d.vlan);
                     report.packets += 1;
-                    if self.batch.packets.bytes() >= self.cfg.batch_bytes || self.batch.flows.len() >= self.cfg.batch_flows {
+                    if self.batch.packets.bytes() >= self.cfg.batch_bytes
+                        || self.batch.flows.len() >= self.cfg.batch_flows
+                    {
                         self.collect(&mut meter, &mut report, &name);
                         self.commit().await?;
                     }

@@ -38,7 +38,8 @@ fn common<'a>(
 }
 
 fn str_list<'a>(rows: impl Iterator<Item = &'a [String]>) -> ArrayRef {
-    let mut b = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new("element", DataType::Utf8, true)));
+    let mut b =
+        ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new("element", DataType::Utf8, true)));
     for list in rows {
         for s in list {
             b.values().append_value(s);

@@ -13,9 +13,7 @@ pub use quarantine::{MAX_RAW, QuarantineRow, QuarantineRows};
 
 use std::sync::Arc;
 
-use deltalake::arrow::array::{
-    ArrayRef, Date32Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
-};
+use deltalake::arrow::array::{ArrayRef, Date32Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use deltalake::arrow::record_batch::RecordBatch;
 use opensoc_schemas::Table;
 

@@ -62,7 +62,8 @@ impl PacketChunks {
 
     /// File one packet.
     pub fn push(&mut self, source: u32, pkt: &Packet<'_>, flow: Option<FlowRef>, vlan: Option<u16>) {
-        let key = ChunkKey { flow: flow.map(|f| f.flow_id), source, linktype: pkt.linktype.0, day: event_date(pkt.ts_ns) };
+        let key =
+            ChunkKey { flow: flow.map(|f| f.flow_id), source, linktype: pkt.linktype.0, day: event_date(pkt.ts_ns) };
         let idx = *self.index.entry(key).or_insert_with(|| {
             self.chunks.push(Chunk {
                 flow,
@@ -120,7 +121,8 @@ impl PacketChunks {
             let kb = b.flow.map_or(none, |f| f.community_id);
             ka.cmp(&kb).then(a.first_ts.cmp(&b.first_ts))
         });
-        let ip = |f: fn(&FlowRef) -> IpAddr| chunks.iter().map(|c| c.flow.map(|r| f(&r).to_string())).collect::<Vec<_>>();
+        let ip =
+            |f: fn(&FlowRef) -> IpAddr| chunks.iter().map(|c| c.flow.map(|r| f(&r).to_string())).collect::<Vec<_>>();
         let ip_lo = ip(|r| r.ip_lo);
         let ip_hi = ip(|r| r.ip_hi);
         let total: usize = chunks.iter().map(|c| c.data.len()).sum();

@@ -70,7 +70,9 @@ pub enum CaptureError {
         magic: Vec<u8>,
     },
     /// The file ends in the middle of a record.
-    #[error("capture cut short at byte {offset} after {packets} packets: {what} needs {needed} bytes, {available} left")]
+    #[error(
+        "capture cut short at byte {offset} after {packets} packets: {what} needs {needed} bytes, {available} left"
+    )]
     Truncated {
         /// Byte offset of the incomplete record.
         offset: u64,

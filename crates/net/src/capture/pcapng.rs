@@ -70,7 +70,9 @@ impl PcapngState {
                 self.endian = Some(match bom {
                     BYTE_ORDER_MAGIC => Endian::Little,
                     0x4D3C_2B1A => Endian::Big,
-                    other => return Err(malformed(format!("section header byte-order magic {other:#010x} is invalid"))),
+                    other => {
+                        return Err(malformed(format!("section header byte-order magic {other:#010x} is invalid")));
+                    }
                 });
                 self.interfaces.clear();
             }
@@ -106,14 +108,25 @@ impl PcapngState {
                         return Err(malformed(format!("packet block body of {} bytes is too short", body.len())));
                     }
                     let (iface_id, hi, lo, caplen, origlen) = if block_type == EPB {
-                        (e.u32(&body[0..4]), e.u32(&body[4..8]), e.u32(&body[8..12]), e.u32(&body[12..16]), e.u32(&body[16..20]))
+                        (
+                            e.u32(&body[0..4]),
+                            e.u32(&body[4..8]),
+                            e.u32(&body[8..12]),
+                            e.u32(&body[12..16]),
+                            e.u32(&body[16..20]),
+                        )
                     } else {
-                        (e.u16(&body[0..2]) as u32, e.u32(&body[4..8]), e.u32(&body[8..12]), e.u32(&body[12..16]), e.u32(&body[16..20]))
+                        (
+                            e.u16(&body[0..2]) as u32,
+                            e.u32(&body[4..8]),
+                            e.u32(&body[8..12]),
+                            e.u32(&body[12..16]),
+                            e.u32(&body[16..20]),
+                        )
                     };
-                    let iface = *self
-                        .interfaces
-                        .get(iface_id as usize)
-                        .ok_or_else(|| malformed(format!("packet block names interface {iface_id}, which is not described")))?;
+                    let iface = *self.interfaces.get(iface_id as usize).ok_or_else(|| {
+                        malformed(format!("packet block names interface {iface_id}, which is not described"))
+                    })?;
                     if caplen > MAX_CAPLEN || caplen as usize > body.len() - 20 {
                         return Err(malformed(format!(
                             "packet block captured length {caplen} exceeds its block ({} bytes) or the {MAX_CAPLEN}-byte limit",
@@ -121,7 +134,8 @@ impl PcapngState {
                         )));
                     }
                     let units = ((hi as u64) << 32) | lo as u64;
-                    let ts_ns = iface.resol.to_ns(units).saturating_add(iface.offset_secs.saturating_mul(1_000_000_000));
+                    let ts_ns =
+                        iface.resol.to_ns(units).saturating_add(iface.offset_secs.saturating_mul(1_000_000_000));
                     return Ok(Some(RawRecord {
                         ts_ns,
                         origlen,
@@ -144,7 +158,14 @@ impl PcapngState {
                     if iface.snaplen != 0 {
                         caplen = caplen.min(iface.snaplen as usize);
                     }
-                    return Ok(Some(RawRecord { ts_ns: 0, origlen, linktype: iface.linktype, interface: 0, at: at + 8 + 4, caplen }));
+                    return Ok(Some(RawRecord {
+                        ts_ns: 0,
+                        origlen,
+                        linktype: iface.linktype,
+                        interface: 0,
+                        at: at + 8 + 4,
+                        caplen,
+                    }));
                 }
                 _ => {} // name resolution, statistics, custom, decryption secrets …
             }
@@ -199,7 +220,7 @@ mod tests {
 
     fn block(kind: u32, body: &[u8]) -> Vec<u8> {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let len = (body.len() + 12) as u32;

@@ -184,9 +184,9 @@ impl Transport {
     /// (source, destination) ports for TCP, UDP and SCTP.
     pub fn ports(&self) -> Option<(u16, u16)> {
         match *self {
-            Transport::Tcp { sport, dport, .. } | Transport::Udp { sport, dport } | Transport::Sctp { sport, dport } => {
-                Some((sport, dport))
-            }
+            Transport::Tcp { sport, dport, .. }
+            | Transport::Udp { sport, dport }
+            | Transport::Sctp { sport, dport } => Some((sport, dport)),
             _ => None,
         }
     }

@@ -46,7 +46,8 @@ fn tcp<'a>(d: &mut Decoded<'a>, data: &'a [u8]) {
         return d.fail(IssueKind::Malformed, "tcp", "data offset below 20 bytes");
     }
     let flags = (((data[12] & 0x01) as u16) << 8) | data[13] as u16;
-    d.transport = Transport::Tcp { sport: be16(data, 0), dport: be16(data, 2), seq: be32(data, 4), ack: be32(data, 8), flags };
+    d.transport =
+        Transport::Tcp { sport: be16(data, 0), dport: be16(data, 2), seq: be32(data, 4), ack: be32(data, 8), flags };
     if off > data.len() {
         d.payload = &[];
         return d.truncated("tcp");
@@ -79,10 +80,10 @@ fn udp<'a>(d: &mut Decoded<'a>, data: &'a [u8]) {
         }
     } else if dport == GRE_IN_UDP_PORT && payload.len() >= 4 {
         gre(d, payload);
-    } else if either(TEREDO_PORT) {
-        if let Some(inner) = teredo_payload(payload) {
-            tunnel(d, TunnelKind::Teredo, |d| ip::ipv6(d, inner));
-        }
+    } else if either(TEREDO_PORT)
+        && let Some(inner) = teredo_payload(payload)
+    {
+        tunnel(d, TunnelKind::Teredo, |d| ip::ipv6(d, inner));
     }
 }
 

@@ -175,18 +175,18 @@ impl FlowMeter {
             }
         } else {
             let (sport, dport) = match dec.transport {
-                Transport::Tcp { sport, dport, .. } | Transport::Udp { sport, dport } | Transport::Sctp { sport, dport } => {
-                    (Some(sport), Some(dport))
-                }
+                Transport::Tcp { sport, dport, .. }
+                | Transport::Udp { sport, dport }
+                | Transport::Sctp { sport, dport } => (Some(sport), Some(dport)),
                 Transport::Icmp { icmp_type, code } => (Some(icmp_type as u16), Some(code as u16)),
                 Transport::None => (None, None),
             };
             let t = FlowTuple { src: ip.src, dst: ip.dst, proto: ip.proto, sport, dport };
             let r = CanonicalTuple::from_tuple_with_direction(&t);
-            if let Some(fr) = ip.fragment {
-                if fr.more {
-                    self.fragments.insert(frag_key(&ip), (r.0, now));
-                }
+            if let Some(fr) = ip.fragment
+                && fr.more
+            {
+                self.fragments.insert(frag_key(&ip), (r.0, now));
             }
             r
         };

@@ -85,7 +85,12 @@ pub fn parse_dns(msg: &[u8]) -> Result<DnsMessage, DnsError> {
         is_response: flags & 0x8000 != 0,
         opcode: ((flags >> 11) & 0xf) as u8,
         rcode: (flags & 0xf) as u8,
-        flags: DnsFlags { aa: flags & 0x0400 != 0, tc: flags & 0x0200 != 0, rd: flags & 0x0100 != 0, ra: flags & 0x0080 != 0 },
+        flags: DnsFlags {
+            aa: flags & 0x0400 != 0,
+            tc: flags & 0x0200 != 0,
+            rd: flags & 0x0100 != 0,
+            ra: flags & 0x0080 != 0,
+        },
         ..Default::default()
     };
     let mut at = 12;

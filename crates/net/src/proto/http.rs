@@ -56,9 +56,29 @@ pub enum HttpStart {
 }
 
 const METHODS: &[&[u8]] = &[
-    b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ", b"PROPFIND ",
-    b"PROPPATCH ", b"MKCOL ", b"COPY ", b"MOVE ", b"LOCK ", b"UNLOCK ", b"SEARCH ", b"REPORT ", b"SUBSCRIBE ",
-    b"NOTIFY ", b"M-SEARCH ", b"BPROPFIND ", b"POLL ",
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+    b"PROPFIND ",
+    b"PROPPATCH ",
+    b"MKCOL ",
+    b"COPY ",
+    b"MOVE ",
+    b"LOCK ",
+    b"UNLOCK ",
+    b"SEARCH ",
+    b"REPORT ",
+    b"SUBSCRIBE ",
+    b"NOTIFY ",
+    b"M-SEARCH ",
+    b"BPROPFIND ",
+    b"POLL ",
 ];
 
 /// Does this payload start an HTTP/1.x message?
@@ -163,7 +183,8 @@ mod tests {
 
     #[test]
     fn request_and_response() {
-        let req = b"GET /index.html?a=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8\r\nContent-Length: 0\r\n\r\n";
+        let req =
+            b"GET /index.html?a=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(detect(req), Some(HttpStart::Request));
         assert_eq!(head_len(req), Some(req.len()));
         let r = parse_request(req).unwrap();

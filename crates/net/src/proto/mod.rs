@@ -195,10 +195,10 @@ pub(crate) fn on_payload(
 
 fn on_dns(st: &mut AppState, ctx: &FlowContext, ts: i64, msg: dns::DnsMessage, out: &mut AppRecords) {
     if !msg.is_response {
-        if st.dns_pending.len() >= MAX_PENDING {
-            if let Some((t, q)) = st.dns_pending.pop_front() {
-                out.dns.push(DnsRecord { ctx: *ctx, ts_ns: t, rtt_ns: None, query: Some(q), response: None });
-            }
+        if st.dns_pending.len() >= MAX_PENDING
+            && let Some((t, q)) = st.dns_pending.pop_front()
+        {
+            out.dns.push(DnsRecord { ctx: *ctx, ts_ns: t, rtt_ns: None, query: Some(q), response: None });
         }
         st.dns_pending.push_back((ts, msg));
         return;
@@ -292,10 +292,10 @@ fn finish(
         Collecting::HttpRequest => {
             let head = &buf[..http::head_len(buf).unwrap_or(buf.len())];
             let req = http::parse_request(head)?;
-            if st.http_pending.len() >= MAX_PENDING {
-                if let Some((t, r)) = st.http_pending.pop_front() {
-                    out.http.push(HttpRecord { ctx: *ctx, ts_ns: t, request: Some(r), response: None });
-                }
+            if st.http_pending.len() >= MAX_PENDING
+                && let Some((t, r)) = st.http_pending.pop_front()
+            {
+                out.http.push(HttpRecord { ctx: *ctx, ts_ns: t, request: Some(r), response: None });
             }
             st.http_pending.push_back((ts, req));
             Some(AppProto::Http)

@@ -68,7 +68,6 @@ pub fn parse_client_hello(stream: &[u8]) -> Result<ClientHello, TlsError> {
     // Gather handshake bytes across records until the message is complete.
     let mut hs: Vec<u8> = Vec::new();
     let mut at = 0;
-    let mut needed_msg = None;
     loop {
         if stream.len() < at + 5 {
             return Err(TlsError::Incomplete { needed: at + 5 });
@@ -81,17 +80,16 @@ pub fn parse_client_hello(stream: &[u8]) -> Result<ClientHello, TlsError> {
         if stream.len() < end {
             // Use what is here if it already completes the message.
             hs.extend_from_slice(&stream[at + 5..]);
-            if let Some(n) = msg_len(&hs) {
-                if hs.len() >= n {
-                    break;
-                }
+            if let Some(n) = msg_len(&hs)
+                && hs.len() >= n
+            {
+                break;
             }
             return Err(TlsError::Incomplete { needed: end });
         }
         hs.extend_from_slice(&stream[at + 5..end]);
         at = end;
         if let Some(n) = msg_len(&hs) {
-            needed_msg = Some(n);
             if hs.len() >= n {
                 break;
             }
@@ -100,7 +98,6 @@ pub fn parse_client_hello(stream: &[u8]) -> Result<ClientHello, TlsError> {
             return Err(TlsError::Malformed("empty handshake record"));
         }
     }
-    let _ = needed_msg;
     let n = msg_len(&hs).ok_or(TlsError::Malformed("no handshake header"))?;
     let mut h = parse_hello_body(&hs[4..n])?;
     h.record_version = be16(stream, 1);
