@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and one module per command.
 
+mod bench;
 mod carve;
 mod config;
 mod demo;
@@ -96,6 +97,8 @@ pub enum Command {
     Carve(carve::CarveArgs),
     /// Build a lake from the captures shipped with OpenSOC, summarise it and carve a flow.
     Demo(demo::DemoArgs),
+    /// Measure the packet path's throughput (see docs/benchmarks.md).
+    Bench(bench::BenchArgs),
 }
 
 /// Set up logging on stderr.
@@ -125,5 +128,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Query(a) => query::run(a, &config).await,
         Command::Carve(a) => carve::run(a, &config).await,
         Command::Demo(a) => demo::run(a, &config).await,
+        Command::Bench(a) => bench::run(a, &config).await,
     }
 }

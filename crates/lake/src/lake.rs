@@ -8,7 +8,8 @@ use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
-use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use opensoc_schemas::{PARTITION_COLUMN, Table};
@@ -164,6 +165,16 @@ fn writer_properties(t: Table) -> WriterProperties {
     for col in ["community_id", "src_ip", "dst_ip", "ip_lo", "ip_hi"] {
         if t.schema().index_of(col).is_ok() {
             b = b.set_column_bloom_filter_enabled(col.into(), true);
+        }
+    }
+    // Packet bytes: no dictionary (values never repeat) and no min/max
+    // statistics (never filtered on) — both cost time for nothing.
+    for col in ["data", "raw"] {
+        if t.schema().index_of(col).is_ok() {
+            let path = ColumnPath::from(col);
+            b = b
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_statistics_enabled(path, EnabledStatistics::None);
         }
     }
     b.build()
