@@ -89,10 +89,10 @@ pub fn parse_client_hello(stream: &[u8]) -> Result<ClientHello, TlsError> {
         }
         hs.extend_from_slice(&stream[at + 5..end]);
         at = end;
-        if let Some(n) = msg_len(&hs) {
-            if hs.len() >= n {
-                break;
-            }
+        if let Some(n) = msg_len(&hs)
+            && hs.len() >= n
+        {
+            break;
         }
         if rlen == 0 {
             return Err(TlsError::Malformed("empty handshake record"));
