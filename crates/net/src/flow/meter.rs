@@ -302,10 +302,8 @@ mod tests {
         src: [u8; 4],
         dst: [u8; 4],
         proto: u8,
-        sport: u16,
-        dport: u16,
-        flags: u8,
-        frag: u16,
+        (sport, dport): (u16, u16),
+        (flags, frag): (u8, u16),
         payload: &[u8],
     ) -> Vec<u8> {
         let l4_len = if proto == 6 { 20 } else { 8 };
@@ -345,8 +343,8 @@ mod tests {
     fn both_directions_meet_and_syn_ack_first_names_the_client() {
         let mut m = FlowMeter::new(FlowConfig::default());
         // first packet seen is the server's SYN+ACK (B:80 -> A:5000)
-        let r1 = feed(&mut m, 1.0, &ipv4(B, A, 6, 80, 5000, 0x12, 0, b"")).unwrap();
-        let r2 = feed(&mut m, 1.1, &ipv4(A, B, 6, 5000, 80, 0x10, 0, b"hello")).unwrap();
+        let r1 = feed(&mut m, 1.0, &ipv4(B, A, 6, (80, 5000), (0x12, 0), b"")).unwrap();
+        let r2 = feed(&mut m, 1.1, &ipv4(A, B, 6, (5000, 80), (0x10, 0), b"hello")).unwrap();
         assert_eq!(r1.flow_id, r2.flow_id);
         assert_eq!((r1.direction, r2.direction), (1, 0));
         m.flush();
@@ -359,15 +357,15 @@ mod tests {
     #[test]
     fn idle_timeout_splits_flows_and_sweeps_end_them() {
         let mut m = FlowMeter::new(FlowConfig::default());
-        let a = feed(&mut m, 0.0, &ipv4(A, B, 17, 1000, 2000, 0, 0, b"x")).unwrap();
-        let b = feed(&mut m, 61.5, &ipv4(A, B, 17, 1000, 2000, 0, 0, b"x")).unwrap();
+        let a = feed(&mut m, 0.0, &ipv4(A, B, 17, (1000, 2000), (0, 0), b"x")).unwrap();
+        let b = feed(&mut m, 61.5, &ipv4(A, B, 17, (1000, 2000), (0, 0), b"x")).unwrap();
         assert_ne!(a.flow_id, b.flow_id, "UDP idle timeout is 60 s");
         assert_eq!(a.community_id, b.community_id);
         let ended = m.drain_flows();
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].end_reason, EndReason::Idle);
         // an unrelated packet 200 s later sweeps the open flow
-        feed(&mut m, 300.0, &ipv4(B, A, 17, 9, 9, 0, 0, b""));
+        feed(&mut m, 300.0, &ipv4(B, A, 17, (9, 9), (0, 0), b""));
         assert_eq!(m.drain_flows().len(), 1);
     }
 
@@ -376,25 +374,25 @@ mod tests {
         let cfg = FlowConfig { max_packets: 3, ..FlowConfig::default() };
         let mut m = FlowMeter::new(cfg);
         for i in 0..7 {
-            feed(&mut m, i as f64, &ipv4(A, B, 6, 1, 2, 0x10, 0, b""));
+            feed(&mut m, i as f64, &ipv4(A, B, 6, (1, 2), (0x10, 0), b""));
         }
         let ended = m.drain_flows();
         assert_eq!(ended.len(), 2);
         assert!(ended.iter().all(|f| f.end_reason == EndReason::PacketCap && f.orig.packets + f.resp.packets == 3));
 
         let mut m = FlowMeter::new(FlowConfig::default());
-        feed(&mut m, 0.0, &ipv4(A, B, 6, 1, 2, 0x02, 0, b""));
-        feed(&mut m, 0.1, &ipv4(A, B, 6, 1, 2, 0x04, 0, b"")); // RST
-        feed(&mut m, 0.2, &ipv4(A, B, 6, 1, 2, 0x02, 0, b"")); // new SYN
+        feed(&mut m, 0.0, &ipv4(A, B, 6, (1, 2), (0x02, 0), b""));
+        feed(&mut m, 0.1, &ipv4(A, B, 6, (1, 2), (0x04, 0), b"")); // RST
+        feed(&mut m, 0.2, &ipv4(A, B, 6, (1, 2), (0x02, 0), b"")); // new SYN
         assert_eq!(m.drain_flows()[0].end_reason, EndReason::TcpReuse);
     }
 
     #[test]
     fn later_fragments_join_their_first_fragment() {
         let mut m = FlowMeter::new(FlowConfig::default());
-        let first = feed(&mut m, 0.0, &ipv4(A, B, 17, 53, 53, 0, 0x2000, b"part one")).unwrap();
+        let first = feed(&mut m, 0.0, &ipv4(A, B, 17, (53, 53), (0, 0x2000), b"part one")).unwrap();
         // offset 2 (16 bytes): no UDP header; build the IP header by hand
-        let mut later = ipv4(A, B, 17, 0, 0, 0, 0x0002, b"");
+        let mut later = ipv4(A, B, 17, (0, 0), (0, 0x0002), b"");
         later.truncate(20);
         later.extend(b"part two");
         let total = later.len() as u16;
