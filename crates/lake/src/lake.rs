@@ -7,7 +7,7 @@ use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::CommitProperties;
-use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
@@ -156,15 +156,22 @@ impl Lake {
 /// Parquet settings per table: zstd, statistics, and bloom filters on the
 /// columns investigators look up by value.
 fn writer_properties(t: Table) -> WriterProperties {
+    let rows_per_group = match t {
+        Table::Packets => 4096,
+        _ => 65_536,
+    };
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
-        .set_max_row_group_row_count(Some(match t {
-            Table::Packets => 4096,
-            _ => 65_536,
-        }));
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(rows_per_group));
     for col in ["community_id", "src_ip", "dst_ip", "ip_lo", "ip_hi"] {
         if t.schema().index_of(col).is_ok() {
-            b = b.set_column_bloom_filter_enabled(col.into(), true);
+            // Size the filter for a row group's worth of distinct values: the
+            // default (one million) allocates a megabyte per column per file.
+            let path = ColumnPath::from(col);
+            b = b
+                .set_column_bloom_filter_enabled(path.clone(), true)
+                .set_column_bloom_filter_max_ndv(path.clone(), rows_per_group as u64)
+                .set_column_bloom_filter_fpp(path, 0.01);
         }
     }
     // Packet bytes: no dictionary (values never repeat) and no min/max
