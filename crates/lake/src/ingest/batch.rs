@@ -1,5 +1,6 @@
 //! One ingest batch: the rows of every table, committed together.
 
+use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::transaction::CommitProperties;
 use opensoc_schemas::Table;
 
@@ -41,6 +42,20 @@ impl Batch {
             && self.quarantine.0.is_empty()
     }
 
+    /// Turn every table's rows into an Arrow batch and clear (the current
+    /// source stays registered, so filing can go on right away).
+    pub fn take_record_batches(&mut self, sensor_id: &str) -> Result<Vec<(Table, RecordBatch)>, LakeError> {
+        let batches = [
+            (Table::Packets, self.packets.take_batch(sensor_id)?),
+            (Table::Flows, self.flows.take_batch(sensor_id)?),
+            (Table::Dns, self.dns.take_batch(sensor_id)?),
+            (Table::Http, self.http.take_batch(sensor_id)?),
+            (Table::Tls, self.tls.take_batch(sensor_id)?),
+            (Table::Quarantine, self.quarantine.take_batch(sensor_id)?),
+        ];
+        Ok(batches.into_iter().filter_map(|(t, b)| b.map(|b| (t, b))).collect())
+    }
+
     /// Commit every table's rows (one commit per table) and clear the batch.
     /// `commit_props` gives the commit properties per table (e.g. the
     /// application transaction that makes stream ingest exactly once).
@@ -50,20 +65,20 @@ impl Batch {
         sensor_id: &str,
         commit_props: impl Fn(Table) -> Option<CommitProperties>,
     ) -> Result<BatchCommit, LakeError> {
-        let batches = [
-            (Table::Packets, self.packets.take_batch(sensor_id)?),
-            (Table::Flows, self.flows.take_batch(sensor_id)?),
-            (Table::Dns, self.dns.take_batch(sensor_id)?),
-            (Table::Http, self.http.take_batch(sensor_id)?),
-            (Table::Tls, self.tls.take_batch(sensor_id)?),
-            (Table::Quarantine, self.quarantine.take_batch(sensor_id)?),
-        ];
-        let mut out = BatchCommit::default();
-        for (table, batch) in batches {
-            if let Some(b) = batch {
-                out.commits.push(lake.append(table, vec![b], commit_props(table)).await?);
-            }
-        }
-        Ok(out)
+        let batches = self.take_record_batches(sensor_id)?;
+        commit_record_batches(lake, batches, commit_props).await
     }
+}
+
+/// Append each table's batch in its own commit, in order.
+pub async fn commit_record_batches(
+    lake: &Lake,
+    batches: Vec<(Table, RecordBatch)>,
+    commit_props: impl Fn(Table) -> Option<CommitProperties>,
+) -> Result<BatchCommit, LakeError> {
+    let mut out = BatchCommit::default();
+    for (table, batch) in batches {
+        out.commits.push(lake.append(table, vec![batch], commit_props(table)).await?);
+    }
+    Ok(out)
 }

@@ -10,7 +10,7 @@ use opensoc_net::decode::IssueKind;
 use opensoc_net::{CaptureReader, FlowConfig, FlowMeter, decode};
 use serde::Serialize;
 
-use super::Batch;
+use super::{Batch, commit_record_batches};
 use crate::rows::MAX_RAW;
 use crate::rows::QuarantineRow;
 use crate::{Lake, LakeError};
@@ -92,6 +92,8 @@ pub struct Ingestor {
     batch: Batch,
     totals: Totals,
     progress: Arc<AtomicU64>,
+    /// The commit still running, if any (at most one at a time).
+    in_flight: Option<tokio::task::JoinHandle<Result<(), LakeError>>>,
 }
 
 /// Counts the bytes read from the file (before decompression), for progress.
@@ -115,7 +117,14 @@ fn now_ns() -> i64 {
 impl Ingestor {
     /// An ingestor writing to `lake`.
     pub fn new(lake: Arc<Lake>, cfg: IngestConfig) -> Self {
-        Ingestor { lake, cfg, batch: Batch::default(), totals: Totals::default(), progress: Arc::default() }
+        Ingestor {
+            lake,
+            cfg,
+            batch: Batch::default(),
+            totals: Totals::default(),
+            progress: Arc::default(),
+            in_flight: None,
+        }
     }
 
     /// Bytes of input files read so far (for progress bars).
@@ -253,18 +262,36 @@ impl Ingestor {
     }
 
     /// Commit what the batch holds.
+    /// Start committing what the batch holds; the previous commit is
+    /// awaited first, so commits stay in order and at most two batches are
+    /// in memory.
     pub async fn commit(&mut self) -> Result<(), LakeError> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        self.batch.commit(&self.lake, &self.cfg.sensor_id, |_| None).await?;
+        let batches = self.batch.take_record_batches(&self.cfg.sensor_id)?;
+        self.wait_in_flight().await?;
+        let lake = self.lake.clone();
+        self.in_flight =
+            Some(tokio::spawn(async move { commit_record_batches(&lake, batches, |_| None).await.map(|_| ()) }));
         self.totals.batches += 1;
         Ok(())
     }
 
-    /// Commit the rest and return the totals.
+    async fn wait_in_flight(&mut self) -> Result<(), LakeError> {
+        match self.in_flight.take() {
+            Some(handle) => handle.await.map_err(|e| LakeError::Io {
+                context: "the commit task failed".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+            None => Ok(()),
+        }
+    }
+
+    /// Commit the rest, wait for every commit, and return the totals.
     pub async fn finish(mut self) -> Result<Totals, LakeError> {
         self.commit().await?;
+        self.wait_in_flight().await?;
         Ok(self.totals)
     }
 }
