@@ -25,12 +25,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for f in meter.drain_flows() {
         println!(
             "{} {} {}:{} {}:{} {} {}",
-            f.community_id,
-            f.proto,
-            f.src,
-            f.sport,
-            f.dst,
-            f.dport,
+            f.ctx.community_id,
+            f.ctx.proto,
+            f.ctx.src,
+            f.ctx.sport,
+            f.ctx.dst,
+            f.ctx.dport,
             f.orig.packets + f.resp.packets,
             f.orig.bytes + f.resp.bytes
         );

@@ -45,9 +45,9 @@ impl FlowRows {
         let rows = std::mem::take(&mut self.rows);
         let sources = std::mem::take(&mut self.sources);
         let ips = |f: fn(&FlowRecord) -> String| rows.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
-        let src_ip = ips(|r| r.src.to_string());
-        let dst_ip = ips(|r| r.dst.to_string());
-        let cid: Vec<&str> = rows.iter().map(|(r, _)| r.community_id.as_str()).collect();
+        let src_ip = ips(|r| r.ctx.src.to_string());
+        let dst_ip = ips(|r| r.ctx.dst.to_string());
+        let cid: Vec<&str> = rows.iter().map(|(r, _)| r.ctx.community_id.as_str()).collect();
         let outer_src: Vec<Option<String>> = rows.iter().map(|(r, _)| r.tunnel.map(|t| t.src.to_string())).collect();
         let outer_dst: Vec<Option<String>> = rows.iter().map(|(r, _)| r.tunnel.map(|t| t.dst.to_string())).collect();
         let i64s = |f: fn(&FlowRecord) -> u64| i64_col(rows.iter().map(|(r, _)| Some(f(r) as i64)));
@@ -59,10 +59,10 @@ impl FlowRows {
                 ("last_ts", ts_col(rows.iter().map(|(r, _)| r.last_ts_ns))),
                 ("community_id", str_col(cid.iter().map(|s| Some(*s)))),
                 ("src_ip", str_col(src_ip.iter().map(|s| Some(s.as_str())))),
-                ("src_port", i32s(|r| Some(r.sport as i32))),
+                ("src_port", i32s(|r| Some(r.ctx.sport as i32))),
                 ("dst_ip", str_col(dst_ip.iter().map(|s| Some(s.as_str())))),
-                ("dst_port", i32s(|r| Some(r.dport as i32))),
-                ("proto", i32s(|r| Some(r.proto as i32))),
+                ("dst_port", i32s(|r| Some(r.ctx.dport as i32))),
+                ("proto", i32s(|r| Some(r.ctx.proto as i32))),
                 ("packets", i64s(|r| r.orig.packets + r.resp.packets)),
                 ("bytes", i64s(|r| r.orig.bytes + r.resp.bytes)),
                 ("src_packets", i64s(|r| r.orig.packets)),

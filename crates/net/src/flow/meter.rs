@@ -127,12 +127,7 @@ impl FlowMeter {
         proto::flush(f.app, &ctx, &mut self.records);
         self.finished.push(FlowRecord {
             flow_id: f.id,
-            community_id: f.community_id,
-            src: ctx.src,
-            sport: ctx.sport,
-            dst: ctx.dst,
-            dport: ctx.dport,
-            proto: key.proto,
+            ctx,
             first_ts_ns: f.first_ts,
             last_ts_ns: f.last_ts,
             orig: f.dirs[0],
@@ -349,7 +344,7 @@ mod tests {
         assert_eq!((r1.direction, r2.direction), (1, 0));
         m.flush();
         let f = &m.drain_flows()[0];
-        assert_eq!((f.src.to_string().as_str(), f.sport, f.dport), ("10.0.0.1", 5000, 80));
+        assert_eq!((f.ctx.src.to_string().as_str(), f.ctx.sport, f.ctx.dport), ("10.0.0.1", 5000, 80));
         assert_eq!((f.orig.packets, f.resp.packets, f.orig.payload_bytes), (1, 1, 5));
         assert_eq!(f.resp.tcp_flags, 0x12);
     }

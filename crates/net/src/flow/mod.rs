@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use crate::community_id::CommunityId;
 use crate::decode::Tunnel;
-use crate::proto::AppProto;
+use crate::proto::{AppProto, FlowContext};
 
 /// Timeouts and limits of the flow meter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,18 +102,10 @@ pub struct DirectionStats {
 pub struct FlowRecord {
     /// Meter-local id, also given to the flow's packets in [`FlowRef`].
     pub flow_id: u64,
-    /// Community ID.
-    pub community_id: CommunityId,
-    /// Originator address.
-    pub src: IpAddr,
-    /// Originator port (ICMP: type of the first packet).
-    pub sport: u16,
-    /// Responder address.
-    pub dst: IpAddr,
-    /// Responder port (ICMP: code of the first packet).
-    pub dport: u16,
-    /// IANA protocol number.
-    pub proto: u8,
+    /// Community ID, endpoints (originator first) and protocol. For ICMP
+    /// the ports are the Community ID port equivalents (type and
+    /// counterpart type, or type and code).
+    pub ctx: FlowContext,
     /// First packet time (ns since the epoch).
     pub first_ts_ns: i64,
     /// Last packet time.
