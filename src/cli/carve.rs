@@ -80,7 +80,7 @@ pub async fn run(args: CarveArgs, config: &Config) -> anyhow::Result<u8> {
         eprintln!("error: {e}");
         return Ok(exit::USAGE);
     }
-    let location = LakeLocation::parse(&config.lake(args.lake.lake.as_deref())?)?;
+    let location = LakeLocation::parse_existing(&config.lake(args.lake.lake.as_deref())?)?;
     let lake = Lake::open_existing(location).await.context("opening the lake")?;
     let engine = SqlEngine::new(&lake).await?;
     let format = match args.output_format {

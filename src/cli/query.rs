@@ -18,7 +18,7 @@ pub struct QueryArgs {
 }
 
 pub async fn run(args: QueryArgs, config: &Config) -> anyhow::Result<u8> {
-    let location = LakeLocation::parse(&config.lake(args.lake.lake.as_deref())?)?;
+    let location = LakeLocation::parse_existing(&config.lake(args.lake.lake.as_deref())?)?;
     let lake = Lake::open_existing(location).await.context("opening the lake")?;
     let engine = SqlEngine::new(&lake).await?;
     match engine.query(&args.sql).await {

@@ -14,6 +14,18 @@ pub struct LakeLocation {
 }
 
 impl LakeLocation {
+    /// Parse the location of a lake that must already exist (for reading):
+    /// a missing local folder is an error rather than created.
+    pub fn parse_existing(spec: &str) -> Result<Self, LakeError> {
+        if !spec.contains("://") && !std::path::Path::new(spec).is_dir() {
+            return Err(LakeError::InvalidLocation {
+                spec: spec.to_string(),
+                reason: "no such folder (ingest something first: opensoc ingest --lake DIR CAPTURE)".into(),
+            });
+        }
+        Self::parse(spec)
+    }
+
     /// Parse `DIR`, `file:///DIR` or `s3://bucket/prefix`. Local folders are
     /// created when missing.
     pub fn parse(spec: &str) -> Result<Self, LakeError> {
@@ -95,6 +107,14 @@ mod tests {
     fn s3_prefixes_keep_their_path() {
         let loc = LakeLocation::parse("s3://bucket/some/prefix").unwrap();
         assert_eq!(loc.table_url("dns").as_str(), "s3://bucket/some/prefix/dns/");
+    }
+
+    #[test]
+    fn reading_a_missing_local_lake_is_an_error_not_a_new_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        assert!(LakeLocation::parse_existing(missing.to_str().unwrap()).is_err());
+        assert!(!missing.exists());
     }
 
     #[test]
