@@ -108,9 +108,9 @@ impl FlowMeter {
     fn sweep(&mut self, now: i64) {
         let mut expired = Vec::new();
         for (k, f) in &self.flows {
-            if now - f.last_ts > self.idle_timeout(k.proto) {
+            if now.saturating_sub(f.last_ts) > self.idle_timeout(k.proto) {
                 expired.push((*k, EndReason::Idle));
-            } else if now - f.first_ts > self.cfg.active_timeout_ns {
+            } else if now.saturating_sub(f.first_ts) > self.cfg.active_timeout_ns {
                 expired.push((*k, EndReason::Active));
             }
         }
@@ -118,7 +118,7 @@ impl FlowMeter {
             self.end(&k, why);
         }
         let frag_timeout = self.cfg.fragment_timeout_ns;
-        self.fragments.retain(|_, (_, t)| now - *t <= frag_timeout);
+        self.fragments.retain(|_, (_, t)| now.saturating_sub(*t) <= frag_timeout);
     }
 
     fn end(&mut self, key: &CanonicalTuple, why: EndReason) {
@@ -146,7 +146,7 @@ impl FlowMeter {
         let now = pkt.ts_ns;
         match self.last_sweep_ns {
             None => self.last_sweep_ns = Some(now),
-            Some(t) if now - t >= SWEEP_INTERVAL_NS => {
+            Some(t) if now.saturating_sub(t) >= SWEEP_INTERVAL_NS => {
                 self.sweep(now);
                 self.last_sweep_ns = Some(now);
             }
@@ -194,9 +194,9 @@ impl FlowMeter {
 
         // End the existing flow if this packet cannot belong to it.
         if let Some(f) = self.flows.get(&key) {
-            let why = if now - f.last_ts > self.idle_timeout(key.proto) {
+            let why = if now.saturating_sub(f.last_ts) > self.idle_timeout(key.proto) {
                 Some(EndReason::Idle)
-            } else if now - f.first_ts > self.cfg.active_timeout_ns {
+            } else if now.saturating_sub(f.first_ts) > self.cfg.active_timeout_ns {
                 Some(EndReason::Active)
             } else if syn_only && (f.rst_seen || (f.fin_seen[0] && f.fin_seen[1])) {
                 Some(EndReason::TcpReuse)
@@ -380,6 +380,19 @@ mod tests {
         feed(&mut m, 0.1, &ipv4(A, B, 6, (1, 2), (0x04, 0), b"")); // RST
         feed(&mut m, 0.2, &ipv4(A, B, 6, (1, 2), (0x02, 0), b"")); // new SYN
         assert_eq!(m.drain_flows()[0].end_reason, EndReason::TcpReuse);
+    }
+
+    #[test]
+    fn extreme_timestamps_do_not_overflow() {
+        let mut m = FlowMeter::new(FlowConfig::default());
+        let data = ipv4(A, B, 17, (1, 2), (0, 0), b"");
+        for ts in [i64::MIN, i64::MAX, 0, i64::MIN + 1, i64::MAX] {
+            let pkt =
+                Packet { ts_ns: ts, origlen: data.len() as u32, linktype: LinkType::RAW, interface: 0, data: &data };
+            m.process(&pkt, &decode(LinkType::RAW, &data));
+        }
+        m.flush();
+        assert!(!m.drain_flows().is_empty());
     }
 
     #[test]

@@ -205,7 +205,9 @@ fn on_dns(st: &mut AppState, ctx: &FlowContext, ts: i64, msg: dns::DnsMessage, o
     }
     let matched = st.dns_pending.iter().position(|(_, q)| q.id == msg.id && q.query == msg.query);
     let rec = match matched.and_then(|i| st.dns_pending.remove(i)) {
-        Some((t, q)) => DnsRecord { ctx: *ctx, ts_ns: t, rtt_ns: Some(ts - t), query: Some(q), response: Some(msg) },
+        Some((t, q)) => {
+            DnsRecord { ctx: *ctx, ts_ns: t, rtt_ns: Some(ts.saturating_sub(t)), query: Some(q), response: Some(msg) }
+        }
         None => DnsRecord { ctx: *ctx, ts_ns: ts, rtt_ns: None, query: None, response: Some(msg) },
     };
     out.dns.push(rec);
