@@ -7,20 +7,26 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// glibc gives every thread its own malloc arena; Parquet writing on the
-/// runtime's worker threads then fragments memory across arenas (peak memory
-/// went from 0.8 to 1.3 GiB on a capture spanning 415 days). One arena keeps
-/// peak memory bounded at no measurable cost in speed.
-fn limit_malloc_arenas() {
+/// Tune glibc's allocator for ingest's pattern of large, short-lived buffers.
+///
+/// - One arena: glibc gives every thread its own, and Parquet writing on the
+///   runtime's worker threads then fragments memory across them (peak went
+///   from 0.8 to 1.3 GiB on a capture spanning 415 days).
+/// - Large buffers from the heap, not fresh `mmap`s: every batch's 64 MiB
+///   Arrow and Parquet buffers were mapped, faulted in and zeroed anew; reusing
+///   heap memory cut system time from 5.8 s to 1.8 s on the 1 GB benchmark.
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator parameters; called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
     }
 }
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     let args = cli::Cli::parse();
     cli::init_tracing(args.verbose, args.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
