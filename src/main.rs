@@ -25,7 +25,18 @@ fn tune_malloc() {
     }
 }
 
+/// Die quietly on a closed pipe (`opensoc query … | head`), as Unix tools do,
+/// instead of panicking in `println!`.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: resetting a signal disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     tune_malloc();
     let args = cli::Cli::parse();
     cli::init_tracing(args.verbose, args.log_json);

@@ -99,3 +99,26 @@ fn demo_runs_end_to_end() {
     let pcap = dir.path().join("flow.pcap");
     assert!(std::fs::metadata(&pcap).unwrap().len() > 24, "the carved flow has packets");
 }
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempdir();
+    let mut child = opensoc()
+        .arg("demo")
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    // the reader is dropped here, closing the pipe like `| head -1`
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with("Ingested"), "{first}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "exit 101 is a panic");
+}
