@@ -78,9 +78,7 @@ fn looks_like_capture(path: &Path) -> bool {
     if f.read_exact(&mut magic).is_err() {
         return false;
     }
-    let be = u32::from_be_bytes(magic);
-    magic[..2] == [0x1f, 0x8b]
-        || matches!(be, 0x0a0d_0d0a | 0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1)
+    opensoc_net::capture::looks_like_capture(&magic)
 }
 
 pub async fn run(args: IngestArgs, config: &Config) -> anyhow::Result<u8> {

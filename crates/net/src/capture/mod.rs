@@ -202,6 +202,19 @@ enum Format {
     Pcapng(pcapng::PcapngState),
 }
 
+/// Gzip's magic number: a compressed capture starts with it.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// pcapng's Section Header Block type, the first four bytes of every pcapng file.
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Whether `head` (the first bytes of a file) starts like a capture this crate reads:
+/// pcap in any of its variants, pcapng, or gzip (whose content is only checked on open).
+pub fn looks_like_capture(head: &[u8]) -> bool {
+    head.starts_with(&GZIP_MAGIC)
+        || head.starts_with(&PCAPNG_MAGIC)
+        || (head.len() >= 4 && pcap::PcapState::from_magic(head).is_some())
+}
+
 /// Reads packets from a pcap or pcapng stream, plain or gzip-compressed.
 pub struct CaptureReader {
     window: Window<Box<dyn Read + Send>>,
@@ -222,7 +235,7 @@ impl CaptureReader {
         let mut raw = Window::new(Box::new(src) as Box<dyn Read + Send>);
         let io_err = |source| CaptureError::Io { offset: 0, source };
         let n = raw.fill(4).map_err(io_err)?;
-        let gz = n >= 2 && raw.peek(2) == [0x1f, 0x8b];
+        let gz = n >= 2 && raw.peek(2) == GZIP_MAGIC;
         let mut window = if gz {
             // Hand the bytes already read back to the decompressor.
             let head = raw.peek(n).to_vec();
@@ -237,7 +250,7 @@ impl CaptureReader {
         let magic = window.peek(n.min(4)).to_vec();
         let format = if n < 4 {
             return Err(CaptureError::NotACapture { magic });
-        } else if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+        } else if magic == PCAPNG_MAGIC {
             Format::Pcapng(pcapng::PcapngState::default())
         } else if let Some(state) = pcap::PcapState::from_magic(&magic) {
             Format::Pcap(state)
