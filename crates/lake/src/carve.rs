@@ -181,13 +181,12 @@ pub async fn carve(
         for row in 0..b.num_rows() {
             chunks += 1;
             let bytes = data.value(row);
-            let base = bytes.as_ptr() as usize;
             for r in records(bytes) {
                 let r = r.map_err(|e| CarveError::Damaged(e.to_string()))?;
                 if filter.from_ns.is_some_and(|f| r.ts_ns < f) || filter.to_ns.is_some_and(|t| r.ts_ns > t) {
                     continue;
                 }
-                let offset = r.data.as_ptr() as usize - base - RECORD_HEADER_LEN;
+                let offset = r.offset;
                 found.push(Found {
                     ts: r.ts_ns,
                     linktype: lts.value(row) as u32,

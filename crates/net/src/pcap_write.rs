@@ -36,6 +36,8 @@ fn split_ts(ts_ns: i64) -> (u32, u32) {
 /// One record read back from chunk data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
+    /// Where the record's header starts in the chunk data.
+    pub offset: usize,
     /// Timestamp, ns since the epoch.
     pub ts_ns: i64,
     /// Original length.
@@ -74,7 +76,8 @@ pub fn records(data: &[u8]) -> impl Iterator<Item = Result<Record<'_>, RecordErr
             failed = true;
             return Some(Err(RecordError { offset: at }));
         };
-        let rec = Record { ts_ns: le(0) as i64 * 1_000_000_000 + le(4) as i64, origlen: le(12), data: body };
+        let rec =
+            Record { offset: at, ts_ns: le(0) as i64 * 1_000_000_000 + le(4) as i64, origlen: le(12), data: body };
         at = start + caplen;
         Some(Ok(rec))
     })
