@@ -40,6 +40,8 @@ struct Chunk {
     first_ts: i64,
     last_ts: i64,
     count: u64,
+    /// A packet arrived with an earlier time than one before it.
+    out_of_order: bool,
     data: Vec<u8>,
 }
 
@@ -73,11 +75,13 @@ impl PacketChunks {
                 first_ts: pkt.ts_ns,
                 last_ts: pkt.ts_ns,
                 count: 0,
+                out_of_order: false,
                 data: Vec::new(),
             });
             self.chunks.len() - 1
         });
         let c = &mut self.chunks[idx];
+        c.out_of_order |= pkt.ts_ns < c.last_ts;
         c.first_ts = c.first_ts.min(pkt.ts_ns);
         c.last_ts = c.last_ts.max(pkt.ts_ns);
         c.count += 1;
@@ -112,7 +116,7 @@ impl PacketChunks {
         self.index.clear();
         self.bytes = 0;
         self.packets = 0;
-        for c in &mut chunks {
+        for c in chunks.iter_mut().filter(|c| c.out_of_order) {
             sort_records_by_time(&mut c.data);
         }
         let none = CommunityId::default_sort_key();
@@ -160,18 +164,10 @@ impl PacketChunks {
 
 /// Captures are not always in time order; a chunk's records must be.
 fn sort_records_by_time(data: &mut Vec<u8>) {
-    let mut spans = Vec::new();
-    let mut sorted = true;
-    let mut prev = i64::MIN;
-    for r in opensoc_net::pcap_write::records(data).flatten() {
-        let start = r.data.as_ptr() as usize - data.as_ptr() as usize - RECORD_HEADER_LEN;
-        spans.push((r.ts_ns, start, RECORD_HEADER_LEN + r.data.len()));
-        sorted &= r.ts_ns >= prev;
-        prev = r.ts_ns;
-    }
-    if sorted {
-        return;
-    }
+    let mut spans: Vec<_> = opensoc_net::pcap_write::records(data)
+        .flatten()
+        .map(|r| (r.ts_ns, r.offset, RECORD_HEADER_LEN + r.data.len()))
+        .collect();
     spans.sort_by_key(|s| s.0); // stable: equal times keep capture order
     let mut out = Vec::with_capacity(data.len());
     for (_, start, len) in spans {
