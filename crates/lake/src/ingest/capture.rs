@@ -52,7 +52,7 @@ pub struct FileReport {
     pub quarantined: u64,
     /// Packets without an IP layer (stored, not metered).
     pub non_ip: u64,
-    /// DNS, HTTP and TLS records.
+    /// DNS transactions.
     pub dns: u64,
     /// HTTP transactions.
     pub http: u64,
@@ -203,9 +203,7 @@ impl Ingestor {
                     }
                     self.batch.packets.push(source, &pkt, flow, d.vlan);
                     report.packets += 1;
-                    if self.batch.packets.bytes() >= self.cfg.batch_bytes
-                        || self.batch.flows.len() >= self.cfg.batch_flows
-                    {
+                    if self.batch_full() {
                         self.collect(&mut meter, &mut report, &name);
                         self.commit().await?;
                     }
@@ -230,7 +228,7 @@ impl Ingestor {
         meter.flush();
         self.collect(&mut meter, &mut report, &name);
         self.finish_file(&mut report);
-        if self.batch.packets.bytes() >= self.cfg.batch_bytes || self.batch.flows.len() >= self.cfg.batch_flows {
+        if self.batch_full() {
             self.commit().await?;
         }
         Ok(report)
@@ -261,7 +259,11 @@ impl Ingestor {
         t.tls += r.tls;
     }
 
-    /// Commit what the batch holds.
+    /// The batch holds enough packet data or flows to be committed.
+    fn batch_full(&self) -> bool {
+        self.batch.packets.bytes() >= self.cfg.batch_bytes || self.batch.flows.len() >= self.cfg.batch_flows
+    }
+
     /// Start committing what the batch holds; the previous commit is
     /// awaited first, so commits stay in order and at most two batches are
     /// in memory.
