@@ -19,8 +19,8 @@ use futures::StreamExt;
 use opensoc_net::LinkType;
 use opensoc_net::pcap_write::{PcapngWriter, RECORD_HEADER_LEN, pcap_file_header, records};
 
-use crate::rows::event_date;
 use crate::sql::{QueryError, SqlEngine};
+use opensoc_rows::tables::event_date;
 
 /// Which packets to carve. Every field that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

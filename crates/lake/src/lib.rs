@@ -9,11 +9,11 @@ pub mod ingest;
 mod lake;
 mod location;
 pub mod output;
-pub mod rows;
 pub mod sql;
 
 pub use lake::{Committed, Lake, LakeRef};
 pub use location::LakeLocation;
+pub use opensoc_rows as rows;
 pub use opensoc_schemas::Table;
 
 /// Errors of the lake library.
@@ -41,15 +41,9 @@ pub enum LakeError {
     /// The table does not exist in this lake.
     #[error("table {0} does not exist in this lake")]
     MissingTable(String),
-    /// Building Arrow data failed (a bug: schemas and builders disagree).
-    #[error("building {table} rows: {source}")]
-    Arrow {
-        /// The table.
-        table: &'static str,
-        /// The cause.
-        #[source]
-        source: deltalake::arrow::error::ArrowError,
-    },
+    /// Building rows failed.
+    #[error(transparent)]
+    Rows(#[from] opensoc_rows::RowsError),
     /// A query failed.
     #[error("{0}")]
     Query(#[from] sql::QueryError),

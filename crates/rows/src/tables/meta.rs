@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use deltalake::arrow::array::{ArrayRef, BooleanArray, Int64Builder, ListBuilder, StringBuilder};
-use deltalake::arrow::datatypes::{DataType, Field};
-use deltalake::arrow::record_batch::RecordBatch;
+use arrow::array::{ArrayRef, BooleanArray, Int64Builder, ListBuilder, StringBuilder};
+use arrow::datatypes::{DataType, Field};
+use arrow::record_batch::RecordBatch;
 use opensoc_net::proto::{DnsRecord, FlowContext, HttpRecord, TlsRecord, tls};
 use opensoc_schemas::Table;
 
 use super::{assemble, date_col, i32_col, i64_col, str_col, ts_col};
-use crate::LakeError;
+use crate::RowsError;
 
 fn endpoint_cols<'a>(ctx: impl Iterator<Item = &'a FlowContext> + Clone) -> Vec<(&'static str, ArrayRef)> {
     let src: Vec<String> = ctx.clone().map(|c| c.src.to_string()).collect();
@@ -101,7 +101,7 @@ pub struct DnsRows(pub Vec<DnsRecord>);
 
 impl DnsRows {
     /// Build the batch and clear.
-    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, LakeError> {
+    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, RowsError> {
         if self.0.is_empty() {
             return Ok(None);
         }
@@ -147,7 +147,7 @@ pub struct HttpRows(pub Vec<HttpRecord>);
 
 impl HttpRows {
     /// Build the batch and clear.
-    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, LakeError> {
+    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, RowsError> {
         if self.0.is_empty() {
             return Ok(None);
         }
@@ -190,7 +190,7 @@ pub struct TlsRows(pub Vec<TlsRecord>);
 
 impl TlsRows {
     /// Build the batch and clear.
-    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, LakeError> {
+    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, RowsError> {
         if self.0.is_empty() {
             return Ok(None);
         }

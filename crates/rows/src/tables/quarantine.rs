@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use deltalake::arrow::array::BinaryArray;
-use deltalake::arrow::record_batch::RecordBatch;
+use arrow::array::BinaryArray;
+use arrow::record_batch::RecordBatch;
 use opensoc_schemas::Table;
 
 use super::{assemble, date_col, str_col, ts_col};
-use crate::LakeError;
+use crate::RowsError;
 
 /// Most bytes of the offending input kept per row.
 pub const MAX_RAW: usize = 1 << 20;
@@ -36,7 +36,7 @@ pub struct QuarantineRows(pub Vec<QuarantineRow>);
 
 impl QuarantineRows {
     /// Build the batch and clear.
-    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, LakeError> {
+    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, RowsError> {
         if self.0.is_empty() {
             return Ok(None);
         }

@@ -4,8 +4,8 @@ use opensoc_net::FlowRecord;
 use opensoc_schemas::Table;
 
 use super::{assemble, date_col, i32_col, i64_col, str_col, ts_col};
-use crate::LakeError;
-use deltalake::arrow::record_batch::RecordBatch;
+use crate::RowsError;
+use arrow::record_batch::RecordBatch;
 
 /// Collects finished flows for one commit.
 #[derive(Debug, Default)]
@@ -38,7 +38,7 @@ impl FlowRows {
     }
 
     /// Build the batch and clear.
-    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, LakeError> {
+    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, RowsError> {
         if self.rows.is_empty() {
             return Ok(None);
         }

@@ -2,6 +2,8 @@
 //!
 //! Within one ingest batch, every packet is appended (as a pcap record) to
 //! the chunk of its flow, link type and UTC day; a chunk becomes one row.
+//! A chunk holds at most [`DEFAULT_MAX_CHUNK_BYTES`] (or the configured
+//! most) of records; a busy flow gets several chunks.
 //! Packets without an IP layer are chunked per link type and day, with no
 //! flow columns. Rows are sorted by `community_id`, then time, so Parquet
 //! row-group statistics prune carves well.
@@ -10,14 +12,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use deltalake::arrow::array::BinaryBuilder;
-use deltalake::arrow::record_batch::RecordBatch;
+use arrow::array::BinaryBuilder;
+use arrow::record_batch::RecordBatch;
 use opensoc_net::pcap_write::{RECORD_HEADER_LEN, push_record};
 use opensoc_net::{CommunityId, FlowRef, LinkType, Packet};
 use opensoc_schemas::Table;
 
 use super::{assemble, date_col, event_date, i32_col, i64_col, str_col, ts_col};
-use crate::LakeError;
+use crate::RowsError;
 
 /// What a chunk is filed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,9 +55,24 @@ pub struct PacketChunks {
     sources: Vec<String>,
     bytes: usize,
     packets: u64,
+    max_chunk_bytes: Option<usize>,
 }
 
+/// The default most bytes of packet records in one chunk.
+pub const DEFAULT_MAX_CHUNK_BYTES: usize = 1 << 20;
+
 impl PacketChunks {
+    /// Chunks of at most `max` bytes of records (a single larger packet
+    /// still gets a chunk of its own). Stream records must stay under
+    /// 1 MiB, so the sensor uses smaller chunks than the lake.
+    pub fn with_max_chunk_bytes(max: usize) -> Self {
+        PacketChunks { max_chunk_bytes: Some(max), ..Default::default() }
+    }
+
+    fn max_chunk_bytes(&self) -> usize {
+        self.max_chunk_bytes.unwrap_or(DEFAULT_MAX_CHUNK_BYTES)
+    }
+
     /// Start filing packets from a new source (file or stream shard).
     pub fn begin_source(&mut self, source: &str) -> u32 {
         self.sources.push(source.to_string());
@@ -66,27 +83,33 @@ impl PacketChunks {
     pub fn push(&mut self, source: u32, pkt: &Packet<'_>, flow: Option<FlowRef>, vlan: Option<u16>) {
         let key =
             ChunkKey { flow: flow.map(|f| f.flow_id), source, linktype: pkt.linktype.0, day: event_date(pkt.ts_ns) };
-        let idx = *self.index.entry(key).or_insert_with(|| {
-            self.chunks.push(Chunk {
-                flow,
-                linktype: pkt.linktype,
-                vlan,
-                source,
-                first_ts: pkt.ts_ns,
-                last_ts: pkt.ts_ns,
-                count: 0,
-                out_of_order: false,
-                data: Vec::new(),
-            });
-            self.chunks.len() - 1
-        });
+        let record_len = RECORD_HEADER_LEN + pkt.data.len();
+        let idx = match self.index.get(&key) {
+            Some(&i) if self.chunks[i].data.len() + record_len <= self.max_chunk_bytes() => i,
+            // New flow, or its chunk is full: start a chunk (a flow may have several).
+            _ => {
+                self.chunks.push(Chunk {
+                    flow,
+                    linktype: pkt.linktype,
+                    vlan,
+                    source,
+                    first_ts: pkt.ts_ns,
+                    last_ts: pkt.ts_ns,
+                    count: 0,
+                    out_of_order: false,
+                    data: Vec::new(),
+                });
+                self.index.insert(key, self.chunks.len() - 1);
+                self.chunks.len() - 1
+            }
+        };
         let c = &mut self.chunks[idx];
         c.out_of_order |= pkt.ts_ns < c.last_ts;
         c.first_ts = c.first_ts.min(pkt.ts_ns);
         c.last_ts = c.last_ts.max(pkt.ts_ns);
         c.count += 1;
         push_record(&mut c.data, pkt.ts_ns, pkt.origlen, pkt.data);
-        self.bytes += RECORD_HEADER_LEN + pkt.data.len();
+        self.bytes += record_len;
         self.packets += 1;
     }
 
@@ -106,7 +129,7 @@ impl PacketChunks {
     }
 
     /// Build the batch and clear.
-    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, LakeError> {
+    pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, RowsError> {
         if self.chunks.is_empty() {
             return Ok(None);
         }

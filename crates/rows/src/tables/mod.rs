@@ -8,16 +8,16 @@ mod quarantine;
 
 pub use flows::FlowRows;
 pub use meta::{DnsRows, HttpRows, TlsRows};
-pub use packets::{ChunkKey, PacketChunks};
+pub use packets::{ChunkKey, DEFAULT_MAX_CHUNK_BYTES, PacketChunks};
 pub use quarantine::{MAX_RAW, QuarantineRow, QuarantineRows};
 
 use std::sync::Arc;
 
-use deltalake::arrow::array::{ArrayRef, Date32Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
-use deltalake::arrow::record_batch::RecordBatch;
+use arrow::array::{ArrayRef, Date32Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::record_batch::RecordBatch;
 use opensoc_schemas::Table;
 
-use crate::LakeError;
+use crate::RowsError;
 
 const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
@@ -52,17 +52,17 @@ pub(crate) fn i64_col(v: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
 }
 
 /// Assemble a batch from named columns, in the table's schema order.
-pub(crate) fn assemble(table: Table, mut cols: Vec<(&'static str, ArrayRef)>) -> Result<RecordBatch, LakeError> {
+pub(crate) fn assemble(table: Table, mut cols: Vec<(&'static str, ArrayRef)>) -> Result<RecordBatch, RowsError> {
     let schema = table.schema();
     let mut ordered = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
-        let at = cols.iter().position(|(n, _)| *n == field.name()).ok_or_else(|| LakeError::Arrow {
+        let at = cols.iter().position(|(n, _)| *n == field.name()).ok_or_else(|| RowsError::Arrow {
             table: table.name(),
-            source: deltalake::arrow::error::ArrowError::SchemaError(format!("no column {}", field.name())),
+            source: arrow::error::ArrowError::SchemaError(format!("no column {}", field.name())),
         })?;
         ordered.push(cols.swap_remove(at).1);
     }
-    RecordBatch::try_new(schema, ordered).map_err(|source| LakeError::Arrow { table: table.name(), source })
+    RecordBatch::try_new(schema, ordered).map_err(|source| RowsError::Arrow { table: table.name(), source })
 }
 
 #[cfg(test)]
