@@ -1,7 +1,7 @@
 //! # opensoc-schemas
 //!
 //! The contracts of OpenSOC, with no I/O: the Arrow schema of every lake
-//! table, and the column documentation with its OCSF mapping (see
+//! table, the stream [`envelope`], and the column documentation with its OCSF mapping (see
 //! `schemas/README.md`). Every writer and reader of the lake takes its
 //! schemas from here.
 //!
@@ -12,6 +12,8 @@
 //! - addresses are text (`10.0.0.1`, `2001:db8::1`), ports and protocol numbers INT;
 //! - every table is partitioned by `event_date` (DATE, UTC) and lists its
 //!   filter columns first, because Delta keeps statistics for the first 32.
+
+pub mod envelope;
 
 use std::sync::Arc;
 
@@ -35,11 +37,14 @@ pub enum Table {
     Tls,
     /// Rejected input with the reason.
     Quarantine,
+    /// Log events: syslog, Zeek, Suricata EVE, JSON lines, third-party records.
+    Logs,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; 6] = [Table::Flows, Table::Packets, Table::Dns, Table::Http, Table::Tls, Table::Quarantine];
+    pub const ALL: [Table; 7] =
+        [Table::Flows, Table::Packets, Table::Dns, Table::Http, Table::Tls, Table::Quarantine, Table::Logs];
 
     /// The table's name (also its folder under the lake root).
     pub fn name(self) -> &'static str {
@@ -50,6 +55,7 @@ impl Table {
             Table::Http => "http",
             Table::Tls => "tls",
             Table::Quarantine => "quarantine",
+            Table::Logs => "logs",
         }
     }
 
@@ -67,6 +73,7 @@ impl Table {
             Table::Http => http(),
             Table::Tls => tls(),
             Table::Quarantine => quarantine(),
+            Table::Logs => logs(),
         };
         Arc::new(Schema::new(fields))
     }
@@ -230,6 +237,29 @@ fn quarantine() -> Vec<Field> {
         req("reason", DataType::Utf8),
         f("raw", DataType::Binary),
         req("sensor_id", DataType::Utf8),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]
+}
+
+fn logs() -> Vec<Field> {
+    vec![
+        req("ts", ts_type()),
+        req("source_type", DataType::Utf8),
+        f("host", DataType::Utf8),
+        f("src_ip", DataType::Utf8),
+        f("dst_ip", DataType::Utf8),
+        f("community_id", DataType::Utf8),
+        f("severity", DataType::Int32),
+        f("app", DataType::Utf8),
+        f("src_port", DataType::Int32),
+        f("dst_port", DataType::Int32),
+        f("message", DataType::Utf8),
+        f("fields", DataType::Utf8),
+        req("ts_ns", DataType::Int64),
+        req("received_ts_ns", DataType::Int64),
+        req("origin", DataType::Utf8),
+        req("sensor_id", DataType::Utf8),
+        req("raw", DataType::Binary),
         req(PARTITION_COLUMN, DataType::Date32),
     ]
 }

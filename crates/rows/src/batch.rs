@@ -4,7 +4,7 @@ use arrow::record_batch::RecordBatch;
 use opensoc_schemas::Table;
 
 use crate::RowsError;
-use crate::tables::{DnsRows, FlowRows, HttpRows, PacketChunks, QuarantineRows, TlsRows};
+use crate::tables::{DnsRows, FlowRows, HttpRows, LogRows, PacketChunks, QuarantineRows, TlsRows};
 
 /// The rows of one batch, for all tables.
 #[derive(Default)]
@@ -21,6 +21,8 @@ pub struct Batch {
     pub tls: TlsRows,
     /// Rejected input.
     pub quarantine: QuarantineRows,
+    /// Log events.
+    pub logs: LogRows,
 }
 
 /// When a batch is full enough to be taken out.
@@ -47,6 +49,7 @@ impl Batch {
             && self.http.0.is_empty()
             && self.tls.0.is_empty()
             && self.quarantine.0.is_empty()
+            && self.logs.0.is_empty()
     }
 
     /// The batch holds as much as `limits` allow.
@@ -64,6 +67,7 @@ impl Batch {
             (Table::Http, self.http.take_batch(sensor_id)?),
             (Table::Tls, self.tls.take_batch(sensor_id)?),
             (Table::Quarantine, self.quarantine.take_batch(sensor_id)?),
+            (Table::Logs, self.logs.take_batch(sensor_id)?),
         ];
         Ok(batches.into_iter().filter_map(|(t, b)| b.map(|b| (t, b))).collect())
     }

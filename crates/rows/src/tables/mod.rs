@@ -2,11 +2,13 @@
 //! Each builder collects rows and produces one batch in its table's schema.
 
 mod flows;
+mod logs;
 mod meta;
 mod packets;
 mod quarantine;
 
 pub use flows::FlowRows;
+pub use logs::{LogRow, LogRows};
 pub use meta::{DnsRows, HttpRows, TlsRows};
 pub use packets::{ChunkKey, DEFAULT_MAX_CHUNK_BYTES, PacketChunks};
 pub use quarantine::{MAX_RAW, QuarantineRow, QuarantineRows};
