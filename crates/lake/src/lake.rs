@@ -127,8 +127,23 @@ impl Lake {
         batches: Vec<RecordBatch>,
         commit: Option<CommitProperties>,
     ) -> Result<Committed, LakeError> {
+        let base = self.table(t).await?;
+        self.append_on(base, t, batches, commit).await
+    }
+
+    /// Append batches to a table in one commit based on the snapshot
+    /// `base` (which must be this lake's table `t`): a concurrent commit
+    /// since `base` that conflicts — e.g. one with the same application
+    /// transaction — fails this one (see [`LakeError::is_commit_conflict`]).
+    pub async fn append_on(
+        &self,
+        base: DeltaTable,
+        t: Table,
+        batches: Vec<RecordBatch>,
+        commit: Option<CommitProperties>,
+    ) -> Result<Committed, LakeError> {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
-        let table = self.table(t).await?;
+        let table = base;
         let mut write = table
             .write(batches)
             .with_save_mode(SaveMode::Append)
@@ -139,8 +154,24 @@ impl Lake {
         }
         let table = write.await.map_err(|e| LakeError::delta(t, "append", e))?;
         let version = table.version().unwrap_or_default();
-        self.tables.lock().await.insert(t, table);
+        let mut tables = self.tables.lock().await;
+        // Concurrent appends finish in any order: keep the newest handle.
+        if tables.get(&t).is_none_or(|cur| cur.version() <= table.version()) {
+            tables.insert(t, table);
+        }
         Ok(Committed { table: t, rows, version })
+    }
+
+    /// Reload one table to its latest version.
+    pub async fn reload(&self, t: Table) -> Result<(), LakeError> {
+        let mut table = self.table(t).await?;
+        table.load().await.map_err(|e| LakeError::delta(t, "reload", e))?;
+        let mut tables = self.tables.lock().await;
+        // Keep whichever is newer: an append may have landed meanwhile.
+        if tables.get(&t).is_none_or(|cur| cur.version() <= table.version()) {
+            tables.insert(t, table);
+        }
+        Ok(())
     }
 
     /// Reload every table to its latest version.
@@ -188,6 +219,22 @@ fn writer_properties(t: Table) -> WriterProperties {
 }
 
 impl LakeError {
+    /// A commit lost to a concurrent writer in a way that retrying (after
+    /// re-reading the table) can fix.
+    pub fn is_commit_conflict(&self) -> bool {
+        use deltalake::kernel::transaction::TransactionError;
+        match self {
+            LakeError::Delta { source, .. } => matches!(
+                source.as_ref(),
+                DeltaTableError::VersionAlreadyExists(_)
+                    | DeltaTableError::Transaction {
+                        source: TransactionError::CommitConflict(_) | TransactionError::MaxCommitAttempts(_)
+                    }
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn delta(t: Table, op: &'static str, e: DeltaTableError) -> Self {
         LakeError::Delta { table: t.name().to_string(), op, source: Box::new(e) }
     }

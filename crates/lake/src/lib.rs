@@ -10,6 +10,7 @@ mod lake;
 mod location;
 pub mod output;
 pub mod sql;
+pub mod stream;
 
 pub use lake::{Committed, Lake, LakeRef};
 pub use location::LakeLocation;

@@ -1,0 +1,357 @@
+//! A local event-source runner: what Lambda's Kinesis event source mapping
+//! does, on one machine.
+//!
+//! It lists the stream's shards and reads each (GetShardIterator,
+//! GetRecords), builds the very `KinesisEvent` Lambda would, and hands it to
+//! a [`KinesisHandler`]. Like the mapping with `ReportBatchItemFailures` and
+//! `BisectBatchOnFunctionError`: a response naming failed items restarts
+//! the batch at the lowest of them; a function error splits the batch in
+//! two and retries each half; after `max_attempts` the shard stops with an
+//! error. Shard positions are checkpointed to a file after each batch, so a
+//! restart resumes where it stopped; starting from the trim horizon ignores
+//! them (and redelivers everything — which exactly-once ingest must absorb).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord, KinesisRecord};
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::types::{Record, ShardIteratorType};
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+/// What the runner invokes: the ingest function's handler.
+pub trait KinesisHandler: Send + Sync + 'static {
+    /// Handle one event; `Err` is a function error (the whole batch failed).
+    fn handle(&self, event: KinesisEvent) -> impl Future<Output = Result<KinesisEventResponse, String>> + Send;
+}
+
+/// Where to start reading a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    /// From the checkpoint when there is one, else the oldest record.
+    Checkpoint,
+    /// The oldest record, ignoring checkpoints.
+    TrimHorizon,
+    /// Only records written from now on (when there is no checkpoint).
+    Latest,
+}
+
+/// Runner settings.
+#[derive(Debug, Clone)]
+pub struct EsmConfig {
+    /// The stream.
+    pub stream: String,
+    /// Most records per event (Lambda allows up to 10 000).
+    pub batch_size: i32,
+    /// Where to start.
+    pub start: StartPosition,
+    /// Stop when every shard is drained, instead of polling forever.
+    pub until_idle: bool,
+    /// The checkpoint file (shard → last sequence number handled).
+    pub checkpoint_file: Option<PathBuf>,
+    /// Attempts per batch before the shard stops.
+    pub max_attempts: u32,
+    /// Wait between polls of an empty shard.
+    pub poll_interval: Duration,
+}
+
+impl EsmConfig {
+    /// Defaults for `stream`.
+    pub fn new(stream: impl Into<String>) -> Self {
+        EsmConfig {
+            stream: stream.into(),
+            batch_size: 1000,
+            start: StartPosition::Checkpoint,
+            until_idle: false,
+            checkpoint_file: None,
+            max_attempts: 5,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct EsmReport {
+    /// Shards read.
+    pub shards: u64,
+    /// Records delivered successfully.
+    pub records: u64,
+    /// Events (invocations) made.
+    pub invocations: u64,
+    /// Batches restarted after reported item failures.
+    pub item_failure_retries: u64,
+    /// Batches split after function errors.
+    pub bisections: u64,
+}
+
+/// Why the runner stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EsmError {
+    /// A Kinesis call failed.
+    #[error("kinesis {op}: {message}")]
+    Kinesis {
+        /// The call.
+        op: &'static str,
+        /// The error.
+        message: String,
+    },
+    /// A batch kept failing.
+    #[error("shard {shard}: batch starting at {sequence} still fails after {attempts} attempts: {reason}")]
+    Poisoned {
+        /// The shard.
+        shard: String,
+        /// First sequence number of the failing batch.
+        sequence: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        reason: String,
+    },
+    /// The checkpoint file could not be read or written.
+    #[error("checkpoint file {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn kinesis_err<E: std::error::Error + 'static>(op: &'static str, e: E) -> EsmError {
+    EsmError::Kinesis { op, message: aws_sdk_kinesis::error::DisplayErrorContext(e).to_string() }
+}
+
+/// Shard positions, persisted as JSON.
+struct Checkpoints {
+    path: Option<PathBuf>,
+    positions: BTreeMap<String, String>,
+}
+
+impl Checkpoints {
+    fn load(path: Option<PathBuf>) -> Result<Self, EsmError> {
+        let positions = match &path {
+            Some(p) if p.exists() => {
+                let err = |m: String| EsmError::Checkpoint { path: p.display().to_string(), message: m };
+                let text = std::fs::read_to_string(p).map_err(|e| err(e.to_string()))?;
+                serde_json::from_str(&text).map_err(|e| err(e.to_string()))?
+            }
+            _ => BTreeMap::new(),
+        };
+        Ok(Checkpoints { path, positions })
+    }
+
+    fn save(&mut self, shard: &str, seq: &str) -> Result<(), EsmError> {
+        self.positions.insert(shard.to_string(), seq.to_string());
+        let Some(p) = &self.path else { return Ok(()) };
+        let err = |m: String| EsmError::Checkpoint { path: p.display().to_string(), message: m };
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        let tmp = p.with_extension("tmp");
+        let text = serde_json::to_string_pretty(&self.positions).map_err(|e| err(e.to_string()))?;
+        std::fs::write(&tmp, text).map_err(|e| err(e.to_string()))?;
+        std::fs::rename(&tmp, p).map_err(|e| err(e.to_string()))
+    }
+}
+
+struct Shared<H> {
+    client: Client,
+    cfg: EsmConfig,
+    arn: String,
+    region: String,
+    handler: Arc<H>,
+    checkpoints: Mutex<Checkpoints>,
+    report: Mutex<EsmReport>,
+}
+
+/// Run the mapping: one task per shard, until idle (or forever).
+pub async fn run<H: KinesisHandler>(client: Client, cfg: EsmConfig, handler: Arc<H>) -> Result<EsmReport, EsmError> {
+    let summary = client
+        .describe_stream_summary()
+        .stream_name(&cfg.stream)
+        .send()
+        .await
+        .map_err(|e| kinesis_err("DescribeStreamSummary", e))?;
+    let arn = summary.stream_description_summary().map(|s| s.stream_arn().to_string()).unwrap_or_default();
+    let region = client.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let shards = list_shards(&client, &cfg.stream).await?;
+    let checkpoints = Checkpoints::load(cfg.checkpoint_file.clone())?;
+    let shared = Arc::new(Shared {
+        client,
+        cfg,
+        arn,
+        region,
+        handler,
+        checkpoints: Mutex::new(checkpoints),
+        report: Mutex::new(EsmReport { shards: shards.len() as u64, ..Default::default() }),
+    });
+    let tasks: Vec<_> = shards
+        .into_iter()
+        .map(|shard| {
+            let s = shared.clone();
+            tokio::spawn(async move { read_shard(&s, &shard).await })
+        })
+        .collect();
+    let mut first_err = None;
+    for t in tasks {
+        let res = t.await.map_err(|e| EsmError::Kinesis { op: "shard task", message: e.to_string() })?;
+        if let Err(e) = res {
+            first_err.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    let report = shared.report.lock().await.clone();
+    Ok(report)
+}
+
+async fn list_shards(client: &Client, stream: &str) -> Result<Vec<String>, EsmError> {
+    let mut shards = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let req = match &token {
+            Some(t) => client.list_shards().next_token(t),
+            None => client.list_shards().stream_name(stream),
+        };
+        let out = req.send().await.map_err(|e| kinesis_err("ListShards", e))?;
+        shards.extend(out.shards().iter().map(|s| s.shard_id().to_string()));
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    Ok(shards)
+}
+
+async fn read_shard<H: KinesisHandler>(s: &Shared<H>, shard: &str) -> Result<(), EsmError> {
+    let checkpoint = match s.cfg.start {
+        StartPosition::TrimHorizon => None,
+        _ => s.checkpoints.lock().await.positions.get(shard).cloned(),
+    };
+    let mut req = s.client.get_shard_iterator().stream_name(&s.cfg.stream).shard_id(shard);
+    req = match (&checkpoint, s.cfg.start) {
+        (Some(seq), _) => req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(seq),
+        (None, StartPosition::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
+        (None, _) => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
+    };
+    let out = req.send().await.map_err(|e| kinesis_err("GetShardIterator", e))?;
+    let mut iterator = out.shard_iterator().map(str::to_string);
+    while let Some(it) = iterator {
+        let out = s
+            .client
+            .get_records()
+            .shard_iterator(&it)
+            .limit(s.cfg.batch_size)
+            .send()
+            .await
+            .map_err(|e| kinesis_err("GetRecords", e))?;
+        let records = out.records();
+        if records.is_empty() {
+            if s.cfg.until_idle && out.millis_behind_latest().unwrap_or(0) == 0 {
+                break;
+            }
+            tokio::time::sleep(s.cfg.poll_interval).await;
+        } else {
+            deliver(s, shard, records).await?;
+            let last = records[records.len() - 1].sequence_number();
+            s.checkpoints.lock().await.save(shard, last)?;
+            s.report.lock().await.records += records.len() as u64;
+        }
+        iterator = out.next_shard_iterator().map(str::to_string);
+    }
+    Ok(())
+}
+
+fn event<H>(s: &Shared<H>, shard: &str, records: &[Record]) -> KinesisEvent {
+    let mut ev = KinesisEvent::default();
+    ev.records = records
+        .iter()
+        .map(|r| {
+            let mut k = KinesisRecord::default();
+            let arrival = r
+                .approximate_arrival_timestamp()
+                .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+                .unwrap_or_else(chrono::Utc::now);
+            k.approximate_arrival_timestamp.0 = arrival;
+            k.data.0 = r.data().as_ref().to_vec();
+            k.partition_key = r.partition_key().unwrap_or_default().to_string();
+            k.sequence_number = r.sequence_number().to_string();
+            k.kinesis_schema_version = Some("1.0".into());
+            let mut e = KinesisEventRecord::default();
+            e.aws_region = Some(s.region.clone());
+            e.event_id = Some(format!("{shard}:{}", r.sequence_number()));
+            e.event_name = Some("aws:kinesis:record".into());
+            e.event_source = Some("aws:kinesis".into());
+            e.event_source_arn = Some(s.arn.clone());
+            e.event_version = Some("1.0".into());
+            e.invoke_identity_arn = Some("arn:aws:iam::000000000000:role/opensoc-esm".into());
+            e.kinesis = k;
+            e
+        })
+        .collect();
+    ev
+}
+
+/// Deliver a batch until every record is handled: restart at the lowest
+/// reported failure, bisect on function errors.
+async fn deliver<H: KinesisHandler>(s: &Shared<H>, shard: &str, records: &[Record]) -> Result<(), EsmError> {
+    let mut work: Vec<&[Record]> = vec![records];
+    let mut attempts: BTreeMap<String, u32> = BTreeMap::new();
+    while let Some(batch) = work.pop() {
+        let Some(first) = batch.first() else { continue };
+        let n = attempts.entry(first.sequence_number().to_string()).or_default();
+        *n += 1;
+        let attempt = *n;
+        if attempt > 1 {
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+        }
+        s.report.lock().await.invocations += 1;
+        let poisoned = |reason: String| EsmError::Poisoned {
+            shard: shard.to_string(),
+            sequence: first.sequence_number().to_string(),
+            attempts: attempt,
+            reason,
+        };
+        match s.handler.handle(event(s, shard, batch)).await {
+            Ok(resp) => {
+                let failed: Vec<&str> =
+                    resp.batch_item_failures.iter().filter_map(|f| f.item_identifier.as_deref()).collect();
+                if failed.is_empty() {
+                    continue;
+                }
+                // Restart at the lowest failed item (sequence numbers order
+                // like their position in the batch).
+                let at = batch.iter().position(|r| failed.contains(&r.sequence_number())).unwrap_or(0);
+                if attempt >= s.cfg.max_attempts {
+                    return Err(poisoned(format!("items failed: {}", failed.join(", "))));
+                }
+                s.report.lock().await.item_failure_retries += 1;
+                tracing::warn!(shard, from = batch[at].sequence_number(), "batch item failures; retrying from there");
+                work.push(&batch[at..]);
+            }
+            Err(e) => {
+                if attempt >= s.cfg.max_attempts && batch.len() == 1 {
+                    return Err(poisoned(e));
+                }
+                tracing::warn!(shard, records = batch.len(), error = %e, "function error");
+                if batch.len() > 1 {
+                    s.report.lock().await.bisections += 1;
+                    let (a, b) = batch.split_at(batch.len() / 2);
+                    // Second half first on the stack: the first half runs first.
+                    work.push(b);
+                    work.push(a);
+                } else {
+                    work.push(batch);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Decoding one stream record into table rows.
+//!
+//! A record is, in this order of checks: a KPL aggregate (taken apart, each
+//! user record decoded on its own); an OpenSOC envelope (rows or log
+//! lines); gzip (a CloudWatch Logs subscription, say: decompressed, at most
+//! 64 MiB); or a third party's text, one log row per line. What none of
+//! these accepts — random bytes, a damaged envelope, a zstd bomb — becomes
+//! a quarantine row with the reason and the bytes. Decoding never fails
+//! the delivery.
+
+use std::io::Read;
+
+use deltalake::arrow::record_batch::RecordBatch;
+use opensoc_rows::tables::{LogRow, LogRows, MAX_RAW, QuarantineRow, QuarantineRows};
+use opensoc_schemas::Table;
+use opensoc_schemas::envelope::{Envelope, EnvelopeError, Kind, MAX_PAYLOAD_BYTES, is_ours};
+
+use super::StreamRecord;
+use super::kpl;
+
+/// Source type of lines from records that are not ours.
+pub const FOREIGN_SOURCE_TYPE: &str = "stream-raw";
+/// `sensor_id` of rows from records that are not ours.
+pub const FOREIGN_SENSOR: &str = "external";
+
+/// The rows one record holds.
+#[derive(Debug, Default)]
+pub struct DecodedRecord {
+    /// Rows per table (a table may appear more than once).
+    pub batches: Vec<(Table, RecordBatch)>,
+    /// User records inside a KPL aggregate (0 when not aggregated).
+    pub kpl_user_records: u64,
+    /// Quarantine rows among `batches`.
+    pub quarantined: u64,
+}
+
+/// Decode one record. `source` names the stream and shard for quarantine rows.
+pub fn decode_record(r: &StreamRecord, source: &str) -> DecodedRecord {
+    let mut out = DecodedRecord::default();
+    let mut quarantine = QuarantineRows::default();
+    let parts = match kpl::deaggregate(&r.data) {
+        Some(parts) => {
+            out.kpl_user_records = parts.len() as u64;
+            parts
+        }
+        None => vec![r.data.as_slice()],
+    };
+    let aggregated = out.kpl_user_records > 0;
+    for (i, part) in parts.into_iter().enumerate() {
+        let position = if aggregated {
+            format!("sequence {} user record {i}", r.sequence)
+        } else {
+            format!("sequence {}", r.sequence)
+        };
+        if let Err(reason) = decode_part(part, r, source, &mut out.batches) {
+            quarantine.0.push(QuarantineRow {
+                ts_ns: opensoc_rows::now_ns(),
+                source: source.to_string(),
+                position: Some(position),
+                stage: "record",
+                reason,
+                raw: Some(part[..part.len().min(MAX_RAW)].to_vec()),
+            });
+        }
+    }
+    out.quarantined = quarantine.0.len() as u64;
+    if let Err(e) = push(&mut out.batches, Table::Quarantine, quarantine.take_batch(FOREIGN_SENSOR)) {
+        // Only a bug (builder and schema disagree) gets here; say so loudly.
+        tracing::error!(error = %e, source, sequence = %r.sequence, "cannot build quarantine rows");
+    }
+    out
+}
+
+fn push(
+    out: &mut Vec<(Table, RecordBatch)>,
+    t: Table,
+    b: Result<Option<RecordBatch>, opensoc_rows::RowsError>,
+) -> Result<(), String> {
+    match b {
+        Ok(Some(b)) => out.push((t, b)),
+        Ok(None) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(())
+}
+
+fn decode_part(part: &[u8], r: &StreamRecord, source: &str, out: &mut Vec<(Table, RecordBatch)>) -> Result<(), String> {
+    if is_ours(part) {
+        return decode_envelope(part, out).map_err(|e| e.to_string());
+    }
+    let text = if part.starts_with(&[0x1f, 0x8b]) { gunzip(part)? } else { part.to_vec() };
+    let text = std::str::from_utf8(&text)
+        .map_err(|e| format!("not an OpenSOC record and not text: invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let mut logs = LogRows::default();
+    for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.trim().is_empty()) {
+        logs.0.push(LogRow::raw_line(FOREIGN_SOURCE_TYPE, source, r.arrival_ns, line.as_bytes()));
+    }
+    if logs.0.is_empty() {
+        return Err("empty record (no lines)".into());
+    }
+    push(out, Table::Logs, logs.take_batch(FOREIGN_SENSOR))
+}
+
+fn decode_envelope(part: &[u8], out: &mut Vec<(Table, RecordBatch)>) -> Result<(), EnvelopeError> {
+    let env = Envelope::parse(part)?;
+    match env.header.kind {
+        Kind::Rows => {
+            let (t, batches) = env.rows()?;
+            out.extend(batches.into_iter().filter(|b| b.num_rows() > 0).map(|b| (t, b)));
+        }
+        Kind::Logs => {
+            let mut logs = LogRows::default();
+            for l in env.log_lines()? {
+                logs.0.push(LogRow::raw_line(&env.header.label, &l.origin, l.received_ns, &l.line));
+            }
+            if let Some(b) = logs.take_batch(&env.header.sensor_id).map_err(|e| EnvelopeError::Rows(e.to_string()))? {
+                out.push((Table::Logs, b));
+            }
+        }
+        Kind::Packets => {
+            return Err(EnvelopeError::Rows(
+                "raw packet records are not ingested: ship flow chunks (rows of the packets table)".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn gunzip(part: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(part)
+        .take(MAX_PAYLOAD_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("gzip record does not decompress: {e}"))?;
+    if out.len() > MAX_PAYLOAD_BYTES {
+        return Err(format!("gzip record decompresses past {MAX_PAYLOAD_BYTES} bytes"));
+    }
+    Ok(out)
+}
