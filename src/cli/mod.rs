@@ -4,6 +4,7 @@ mod bench;
 mod carve;
 mod config;
 mod demo;
+mod esm;
 mod ingest;
 mod query;
 mod time;
@@ -99,6 +100,12 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Measure the packet path's throughput (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Run the local event-source runner: a Kinesis stream into the lake,
+    /// through the ingest function's handler, exactly once per shard.
+    ///
+    /// Points at a local server with AWS_ENDPOINT_URL. Exit status: 0 drained
+    /// (or stopped); 1 a batch kept failing or the stream is unreachable.
+    Esm(esm::EsmArgs),
 }
 
 /// Set up logging on stderr.
@@ -129,5 +136,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Carve(a) => carve::run(a, &config).await,
         Command::Demo(a) => demo::run(a, &config).await,
         Command::Bench(a) => bench::run(a, &config).await,
+        Command::Esm(a) => esm::run(a, &config).await,
     }
 }

@@ -91,6 +91,18 @@ pub enum StreamError {
     },
 }
 
+/// Crash tests: abort the process (as `kill -9` would stop it) when the
+/// environment variable `OPENSOC_CRASH_AT` names this point. Points:
+/// `before-write` (decoded, nothing committed), `between-tables` (after the
+/// first table's commit), `after-commit` (every table committed, no
+/// response yet), and `after-response-built` in `opensoc esm`.
+pub fn fault_point(name: &str) {
+    if std::env::var_os("OPENSOC_CRASH_AT").is_some_and(|v| v == name) {
+        tracing::warn!(point = name, "OPENSOC_CRASH_AT reached: aborting");
+        std::process::abort();
+    }
+}
+
 /// Ingests stream deliveries into a lake.
 pub struct StreamIngestor<'a> {
     lake: &'a Lake,
@@ -129,9 +141,14 @@ impl<'a> StreamIngestor<'a> {
             last = last.max(seq);
         }
         let app = checkpoint::app_id(stream, shard);
-        for (table, batches) in per_table {
+        fault_point("before-write");
+        for (i, (table, batches)) in per_table.into_iter().enumerate() {
+            if i > 0 {
+                fault_point("between-tables");
+            }
             self.commit_table(table, &app, shard, &last, batches, &mut report).await?;
         }
+        fault_point("after-commit");
         Ok(report)
     }
 

@@ -1,0 +1,4 @@
+//! Inputs: where the sensor's data comes from.
+
+pub mod capture;
+pub mod logfile;

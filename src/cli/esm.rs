@@ -1,0 +1,104 @@
+//! `opensoc esm`: the local event-source runner — a Kinesis stream into the
+//! lake through the ingest function's handler, as Lambda would run it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use opensoc_kinesis::{EsmConfig, KinesisEvent, KinesisEventResponse, KinesisHandler, StartPosition};
+use opensoc_lake::stream::lambda::handle_kinesis_event;
+use opensoc_lake::{Lake, LakeLocation};
+
+use super::{Config, Format, LakeArg, exit};
+
+#[derive(Debug, clap::Args)]
+pub struct EsmArgs {
+    /// The Kinesis stream to read.
+    #[arg(long, env = "OPENSOC_STREAM")]
+    pub stream: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Where to start: the saved checkpoints, the oldest record (redelivers
+    /// everything; exactly-once ingest adds no row twice), or new records only.
+    #[arg(long, value_enum, default_value = "checkpoint")]
+    pub from: From,
+    /// Exit once every shard is drained, instead of polling forever.
+    #[arg(long)]
+    pub until_idle: bool,
+    /// Most records per event (Lambda allows 10 000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub batch_size: i32,
+    /// Checkpoint file [default: $XDG_STATE_HOME/opensoc/esm-STREAM.json].
+    #[arg(long)]
+    pub checkpoint_file: Option<PathBuf>,
+    /// Attempts per batch before giving up on a shard.
+    #[arg(long, default_value_t = 5)]
+    pub max_attempts: u32,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// Where to start reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum From {
+    /// Saved checkpoints, else the oldest record.
+    Checkpoint,
+    /// The oldest record, ignoring checkpoints.
+    TrimHorizon,
+    /// New records only (when there is no checkpoint).
+    Latest,
+}
+
+struct IngestHandler {
+    lake: Arc<Lake>,
+}
+
+impl KinesisHandler for IngestHandler {
+    async fn handle(&self, event: KinesisEvent) -> Result<KinesisEventResponse, String> {
+        let (response, _) = handle_kinesis_event(&self.lake, event).await;
+        opensoc_lake::stream::fault_point("after-response-built");
+        Ok(response)
+    }
+}
+
+fn default_checkpoint_file(stream: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("opensoc").join(format!("esm-{stream}.json"))
+}
+
+pub async fn run(args: EsmArgs, config: &Config) -> anyhow::Result<u8> {
+    let location = LakeLocation::parse(&config.lake(args.lake.lake.as_deref())?)?;
+    let lake = Arc::new(Lake::open(location).await.context("opening the lake")?);
+    let client = opensoc_kinesis::client().await;
+    let mut cfg = EsmConfig::new(&args.stream);
+    cfg.start = match args.from {
+        From::Checkpoint => StartPosition::Checkpoint,
+        From::TrimHorizon => StartPosition::TrimHorizon,
+        From::Latest => StartPosition::Latest,
+    };
+    cfg.until_idle = args.until_idle;
+    cfg.batch_size = args.batch_size;
+    cfg.max_attempts = args.max_attempts;
+    cfg.checkpoint_file = Some(args.checkpoint_file.unwrap_or_else(|| default_checkpoint_file(&args.stream)));
+    let report = opensoc_kinesis::esm::run(client, cfg, Arc::new(IngestHandler { lake })).await?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string(&report)?),
+        Format::Csv => {
+            println!("shards,records,invocations,item_failure_retries,bisections");
+            println!(
+                "{},{},{},{},{}",
+                report.shards, report.records, report.invocations, report.item_failure_retries, report.bisections
+            );
+        }
+        Format::Table => println!(
+            "{} shards, {} records delivered in {} events ({} retried after item failures, {} bisections)",
+            report.shards, report.records, report.invocations, report.item_failure_retries, report.bisections
+        ),
+    }
+    Ok(exit::OK)
+}
