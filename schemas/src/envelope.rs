@@ -368,7 +368,11 @@ impl RecordWriter {
         payload: &[u8],
     ) -> Result<Vec<u8>, EncodeError> {
         let label = &label[..label.len().min(MAX_NAME_LEN)];
-        let compressed = zstd::bulk::compress(payload, self.zstd_level)?;
+        // With the frame checksum, a damaged payload fails to decompress
+        // instead of decoding to different bytes.
+        let mut zc = zstd::bulk::Compressor::new(self.zstd_level)?;
+        zc.include_checksum(true)?;
+        let compressed = zc.compress(payload)?;
         let mut out = Vec::with_capacity(FIXED_HEADER + self.sensor_id.len() + 1 + label.len() + compressed.len());
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&[VERSION, kind as u8, Codec::Zstd as u8, 0]);
@@ -525,6 +529,11 @@ mod tests {
         let mut lie = w.record(Kind::Logs, "syslog", 1, 0, &[0u8; 1000]).unwrap();
         lie[24..28].copy_from_slice(&10u32.to_be_bytes());
         assert!(matches!(Envelope::parse(&lie).unwrap().decompress(), Err(EnvelopeError::Decompress(_))));
+        // A flipped bit in the payload is caught by the frame checksum.
+        let mut flipped = w.record(Kind::Logs, "syslog", 1, 0, b"some log line that compresses").unwrap();
+        let n = flipped.len();
+        flipped[n - 6] ^= 0x10;
+        assert!(matches!(Envelope::parse(&flipped).unwrap().log_lines(), Err(EnvelopeError::Decompress(_))));
         // Garbage where zstd should be.
         let mut garbage = w.record(Kind::Rows, "flows", 1, 0, b"xxxx").unwrap();
         let n = garbage.len();

@@ -35,6 +35,9 @@ pub struct EsmArgs {
     /// Attempts per batch before giving up on a shard.
     #[arg(long, default_value_t = 5)]
     pub max_attempts: u32,
+    /// Read only this shard (repeatable): one worker per shard, as Lambda runs them.
+    #[arg(long = "shard")]
+    pub shards: Vec<String>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -84,6 +87,7 @@ pub async fn run(args: EsmArgs, config: &Config) -> anyhow::Result<u8> {
     cfg.until_idle = args.until_idle;
     cfg.batch_size = args.batch_size;
     cfg.max_attempts = args.max_attempts;
+    cfg.shards = args.shards;
     cfg.checkpoint_file = Some(args.checkpoint_file.unwrap_or_else(|| default_checkpoint_file(&args.stream)));
     let report = opensoc_kinesis::esm::run(client, cfg, Arc::new(IngestHandler { lake })).await?;
     match args.format {

@@ -7,6 +7,7 @@ mod demo;
 mod esm;
 mod ingest;
 mod query;
+mod stack;
 mod time;
 
 use std::path::PathBuf;
@@ -106,6 +107,9 @@ pub enum Command {
     /// Points at a local server with AWS_ENDPOINT_URL. Exit status: 0 drained
     /// (or stopped); 1 a batch kept failing or the stream is unreachable.
     Esm(esm::EsmArgs),
+    /// Local stand-ins without Docker: the moto server (S3 + Kinesis) with
+    /// the stream and bucket created.
+    Stack(stack::StackArgs),
 }
 
 /// Set up logging on stderr.
@@ -137,5 +141,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Demo(a) => demo::run(a, &config).await,
         Command::Bench(a) => bench::run(a, &config).await,
         Command::Esm(a) => esm::run(a, &config).await,
+        Command::Stack(a) => stack::run(a).await,
     }
 }

@@ -1,9 +1,11 @@
 //! End-to-end tests of the `opensoc` command against independent oracles
-//! (tshark, capinfos) on the shared capture corpus. One test binary; one
+//! (tshark, capinfos) on the shared capture corpus, and of the cloud path
+//! against a moto server. One test binary; one
 //! module per concern.
 
 mod carve;
 mod cli;
+mod cloud;
 mod community_id;
 mod corpus;
 mod metadata;

@@ -58,6 +58,8 @@ pub struct EsmConfig {
     pub max_attempts: u32,
     /// Wait between polls of an empty shard.
     pub poll_interval: Duration,
+    /// Read only these shards (empty: all), e.g. one worker per shard.
+    pub shards: Vec<String>,
 }
 
 impl EsmConfig {
@@ -71,6 +73,7 @@ impl EsmConfig {
             checkpoint_file: None,
             max_attempts: 5,
             poll_interval: Duration::from_millis(500),
+            shards: Vec::new(),
         }
     }
 }
@@ -180,7 +183,13 @@ pub async fn run<H: KinesisHandler>(client: Client, cfg: EsmConfig, handler: Arc
         .map_err(|e| kinesis_err("DescribeStreamSummary", e))?;
     let arn = summary.stream_description_summary().map(|s| s.stream_arn().to_string()).unwrap_or_default();
     let region = client.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-    let shards = list_shards(&client, &cfg.stream).await?;
+    let mut shards = list_shards(&client, &cfg.stream).await?;
+    if !cfg.shards.is_empty() {
+        shards.retain(|s| cfg.shards.contains(s));
+        if shards.is_empty() {
+            return Err(EsmError::Kinesis { op: "ListShards", message: format!("no shard named {:?}", cfg.shards) });
+        }
+    }
     let checkpoints = Checkpoints::load(cfg.checkpoint_file.clone())?;
     let shared = Arc::new(Shared {
         client,

@@ -1,0 +1,40 @@
+//! The ingest Lambda: Kinesis events → the lake, exactly once per shard.
+//! Only adapts the event to `opensoc_lake::stream::lambda`; no logic here.
+//!
+//! Environment:
+//! - `OPENSOC_LAKE` (required): the lake root, e.g. `s3://bucket/lake`;
+//! - the AWS SDK's standard variables (`AWS_REGION`, and `AWS_ENDPOINT_URL`
+//!   to use a local server);
+//! - `RUST_LOG` (default `info`). Logs are JSON lines.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use opensoc_lake::stream::lambda::handle_kinesis_event;
+use opensoc_lake::{Lake, LakeLocation};
+
+async fn handler(lake: Arc<Lake>, event: LambdaEvent<KinesisEvent>) -> Result<KinesisEventResponse, Error> {
+    let (response, _reports) = handle_kinesis_event(&lake, event.payload).await;
+    Ok(response)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,deltalake_core::writer::stats=error")),
+        )
+        .with_current_span(false)
+        .without_time() // CloudWatch stamps every line
+        .init();
+    let spec = std::env::var("OPENSOC_LAKE").context("OPENSOC_LAKE is not set (e.g. s3://bucket/lake)")?;
+    let location = LakeLocation::parse(&spec)?;
+    // Opened once per cold start; tables are created when missing.
+    let lake = Arc::new(Lake::open(location).await.context("opening the lake")?);
+    lambda_runtime::run(service_fn(move |ev| handler(lake.clone(), ev))).await
+}
