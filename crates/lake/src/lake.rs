@@ -143,8 +143,7 @@ impl Lake {
         commit: Option<CommitProperties>,
     ) -> Result<Committed, LakeError> {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
-        let table = base;
-        let mut write = table
+        let mut write = base
             .write(batches)
             .with_save_mode(SaveMode::Append)
             .with_partition_columns([PARTITION_COLUMN])
@@ -154,23 +153,24 @@ impl Lake {
         }
         let table = write.await.map_err(|e| LakeError::delta(t, "append", e))?;
         let version = table.version().unwrap_or_default();
+        self.keep_newest(t, table).await;
+        Ok(Committed { table: t, rows, version })
+    }
+
+    /// Store `table` as the handle of `t` unless the stored one is newer:
+    /// concurrent appends and reloads finish in any order.
+    async fn keep_newest(&self, t: Table, table: DeltaTable) {
         let mut tables = self.tables.lock().await;
-        // Concurrent appends finish in any order: keep the newest handle.
         if tables.get(&t).is_none_or(|cur| cur.version() <= table.version()) {
             tables.insert(t, table);
         }
-        Ok(Committed { table: t, rows, version })
     }
 
     /// Reload one table to its latest version.
     pub async fn reload(&self, t: Table) -> Result<(), LakeError> {
         let mut table = self.table(t).await?;
         table.load().await.map_err(|e| LakeError::delta(t, "reload", e))?;
-        let mut tables = self.tables.lock().await;
-        // Keep whichever is newer: an append may have landed meanwhile.
-        if tables.get(&t).is_none_or(|cur| cur.version() <= table.version()) {
-            tables.insert(t, table);
-        }
+        self.keep_newest(t, table).await;
         Ok(())
     }
 
