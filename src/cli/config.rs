@@ -1,6 +1,6 @@
 //! The configuration file: defaults that flags and environment override.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use opensoc_lake::ingest::IngestConfig;
@@ -87,6 +87,17 @@ impl Config {
         }
         c
     }
+}
+
+/// OpenSOC's folder for state the commands keep between runs (event-source
+/// checkpoints, the local stack's pid file): `$XDG_STATE_HOME/opensoc`, else
+/// `~/.local/state/opensoc`.
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("opensoc")
 }
 
 #[cfg(test)]

@@ -67,11 +67,7 @@ impl KinesisHandler for IngestHandler {
 }
 
 fn default_checkpoint_file(stream: &str) -> PathBuf {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("opensoc").join(format!("esm-{stream}.json"))
+    super::config::state_dir().join(format!("esm-{stream}.json"))
 }
 
 pub async fn run(args: EsmArgs, config: &Config) -> anyhow::Result<u8> {

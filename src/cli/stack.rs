@@ -60,13 +60,7 @@ pub struct UpArgs {
 }
 
 fn state_dir(a: &StateArgs) -> PathBuf {
-    a.state_dir.clone().unwrap_or_else(|| {
-        std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join("opensoc/stack")
-    })
+    a.state_dir.clone().unwrap_or_else(|| super::config::state_dir().join("stack"))
 }
 
 fn answers(port: u16) -> bool {
