@@ -11,6 +11,7 @@
 use std::io::Read;
 
 use deltalake::arrow::record_batch::RecordBatch;
+use opensoc_net::capture::GZIP_MAGIC;
 use opensoc_rows::tables::{LogRow, LogRows, MAX_RAW, QuarantineRow, QuarantineRows};
 use opensoc_schemas::Table;
 use opensoc_schemas::envelope::{Envelope, EnvelopeError, Kind, MAX_PAYLOAD_BYTES, is_ours};
@@ -88,7 +89,7 @@ fn decode_part(part: &[u8], r: &StreamRecord, source: &str, out: &mut Vec<(Table
     if is_ours(part) {
         return decode_envelope(part, out).map_err(|e| e.to_string());
     }
-    let text = if part.starts_with(&[0x1f, 0x8b]) { gunzip(part)? } else { part.to_vec() };
+    let text = if part.starts_with(&GZIP_MAGIC) { gunzip(part)? } else { part.to_vec() };
     let text = std::str::from_utf8(&text)
         .map_err(|e| format!("not an OpenSOC record and not text: invalid UTF-8 at byte {}", e.valid_up_to()))?;
     let mut logs = LogRows::default();

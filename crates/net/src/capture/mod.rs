@@ -203,7 +203,7 @@ enum Format {
 }
 
 /// Gzip's magic number: a compressed capture starts with it.
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// pcapng's Section Header Block type, the first four bytes of every pcapng file.
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 
