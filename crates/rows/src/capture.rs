@@ -168,19 +168,19 @@ impl CaptureFile {
                 Ok(Some(pkt)) => {
                     hook.on_packet(&pkt);
                     self.file_packet(batch, &pkt, index, offset);
-                    if batch.is_full(limits) {
+                    since_clock += 1;
+                    let stop = if batch.is_full(limits) {
+                        Some(Fill::Full)
+                    } else if since_clock >= DEADLINE_CHECK_EVERY {
+                        since_clock = 0;
+                        deadline.is_some_and(|d| Instant::now() >= d).then_some(Fill::Deadline)
+                    } else {
+                        None
+                    };
+                    if let Some(stop) = stop {
                         self.collect(batch);
                         self.reader = Some(reader);
-                        return Fill::Full;
-                    }
-                    since_clock += 1;
-                    if since_clock >= DEADLINE_CHECK_EVERY {
-                        since_clock = 0;
-                        if deadline.is_some_and(|d| Instant::now() >= d) {
-                            self.collect(batch);
-                            self.reader = Some(reader);
-                            return Fill::Deadline;
-                        }
+                        return stop;
                     }
                 }
                 Ok(None) => break,
