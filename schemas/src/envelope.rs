@@ -47,6 +47,8 @@ pub const MAX_PAYLOAD_BYTES: usize = 64 << 20;
 /// The longest sensor id and label.
 pub const MAX_NAME_LEN: usize = 64;
 const FIXED_HEADER: usize = 29;
+/// Where the sensor sequence number sits in the header.
+const SEQUENCE_AT: std::ops::Range<usize> = 8..16;
 
 /// What a record carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -172,6 +174,11 @@ pub struct Envelope<'a> {
     pub payload: &'a [u8],
 }
 
+/// The sensor sequence number of a record this crate wrote (no other check).
+pub fn record_sequence(record: &[u8]) -> Option<u64> {
+    record.get(SEQUENCE_AT).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+}
+
 /// True when `bytes` starts with the OpenSOC magic (anything else on the
 /// stream is a third party's raw log line).
 pub fn is_ours(bytes: &[u8]) -> bool {
@@ -218,7 +225,14 @@ impl<'a> Envelope<'a> {
         let m = take(bytes, FIXED_HEADER + n, 1, "label length")?[0] as usize;
         let label = name(take(bytes, FIXED_HEADER + n + 1, m, "label")?, "label", true)?;
         let payload = &bytes[FIXED_HEADER + n + 1 + m..];
-        let header = Header { kind, codec, sequence: u64_at(8), created_ns: u64_at(16) as i64, sensor_id, label };
+        let header = Header {
+            kind,
+            codec,
+            sequence: u64_at(SEQUENCE_AT.start),
+            created_ns: u64_at(16) as i64,
+            sensor_id,
+            label,
+        };
         Ok(Envelope { header, payload_len, payload })
     }
 
@@ -407,10 +421,10 @@ impl RecordWriter {
             let mut n = ((max_record * 2) / per_row).clamp(1, rows - start);
             loop {
                 let payload = ipc_bytes(&batch.slice(start, n))?;
-                let rec = self.record(Kind::Rows, table.name(), 0, created_ns, &payload)?;
+                let mut rec = self.record(Kind::Rows, table.name(), 0, created_ns, &payload)?;
                 if rec.len() <= max_record {
-                    let mut rec = rec;
-                    rec[8..16].copy_from_slice(&next_sequence().to_be_bytes());
+                    // Numbered only once it fits, so sequence numbers have no gaps.
+                    rec[SEQUENCE_AT].copy_from_slice(&next_sequence().to_be_bytes());
                     out.push(rec);
                     start += n;
                     break;

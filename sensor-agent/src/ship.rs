@@ -46,7 +46,7 @@ impl Shipper {
 
     fn out(&self, data: Vec<u8>) -> OutRecord {
         // The header's sequence number spreads records over the shards.
-        let seq = u64::from_be_bytes(data[8..16].try_into().unwrap_or_default());
+        let seq = envelope::record_sequence(&data).unwrap_or_default();
         OutRecord { partition_key: format!("{}/{seq}", self.sensor_id), data }
     }
 
