@@ -27,3 +27,21 @@ pub async fn client() -> aws_sdk_kinesis::Client {
     let conf = aws_config::load_from_env().await;
     aws_sdk_kinesis::Client::new(&conf)
 }
+
+/// A client for the PutRecords sink: the standard environment, each call
+/// limited to `call_timeout` (a stream that hangs counts as down), and no
+/// retries inside the SDK — the sink retries only the failed entries itself.
+pub async fn sink_client(call_timeout: std::time::Duration) -> aws_sdk_kinesis::Client {
+    use aws_sdk_kinesis::config::retry::RetryConfig;
+    use aws_sdk_kinesis::config::timeout::TimeoutConfig;
+    let conf = aws_config::load_from_env().await;
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3).min(call_timeout))
+        .operation_attempt_timeout(call_timeout)
+        .build();
+    let c = aws_sdk_kinesis::config::Builder::from(&conf)
+        .timeout_config(timeouts)
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .build();
+    aws_sdk_kinesis::Client::from_conf(c)
+}

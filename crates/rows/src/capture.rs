@@ -68,8 +68,15 @@ impl PacketHook for () {
 
 /// A capture file being read into batches.
 pub struct CaptureFile {
-    name: String,
     reader: Option<CaptureReader>,
+    filer: PacketFiler,
+}
+
+/// Files packets from one source (a capture file or a live interface)
+/// into a batch: decodes them, meters flows, extracts DNS/HTTP/TLS, keeps
+/// every packet in a flow chunk and quarantines damage.
+pub struct PacketFiler {
+    name: String,
     meter: FlowMeter,
     source: u32,
     report: FileReport,
@@ -99,17 +106,11 @@ impl CaptureFile {
     /// `progress` counts the bytes read from disk.
     pub fn open(path: &Path, flow: FlowConfig, batch: &mut Batch, progress: Option<Arc<AtomicU64>>) -> Self {
         let name = path.display().to_string();
-        let mut this = CaptureFile {
-            name: name.clone(),
-            reader: None,
-            meter: FlowMeter::new(flow),
-            source: 0,
-            report: FileReport { file: name.clone(), ..Default::default() },
-        };
+        let mut this = CaptureFile { reader: None, filer: PacketFiler::unregistered(&name, flow) };
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) => {
-                this.report.error = Some(format!("cannot open: {e}"));
+                this.filer.report.error = Some(format!("cannot open: {e}"));
                 return this;
             }
         };
@@ -117,10 +118,10 @@ impl CaptureFile {
         match CaptureReader::from_reader(counting) {
             Ok(r) => {
                 this.reader = Some(r);
-                this.source = batch.packets.begin_source(&name);
+                this.filer.source = batch.packets.begin_source(&name);
             }
             Err(e) => {
-                this.report.error = Some(e.to_string());
+                this.filer.report.error = Some(e.to_string());
                 let row = QuarantineRow {
                     ts_ns: now_ns(),
                     source: name,
@@ -129,7 +130,7 @@ impl CaptureFile {
                     reason: e.to_string(),
                     raw: read_head(path),
                 };
-                this.quarantine(batch, row);
+                this.filer.quarantine(batch, row);
             }
         }
         this
@@ -137,17 +138,12 @@ impl CaptureFile {
 
     /// What was read so far.
     pub fn report(&self) -> &FileReport {
-        &self.report
+        &self.filer.report
     }
 
     /// The finished report.
     pub fn into_report(self) -> FileReport {
-        self.report
-    }
-
-    fn quarantine(&mut self, batch: &mut Batch, row: QuarantineRow) {
-        self.report.quarantined += 1;
-        batch.quarantine.0.push(row);
+        self.filer.report
     }
 
     /// Read packets into `batch` until it is full, `deadline` passes, or the
@@ -167,7 +163,7 @@ impl CaptureFile {
             match reader.next_packet() {
                 Ok(Some(pkt)) => {
                     hook.on_packet(&pkt);
-                    self.file_packet(batch, &pkt, index, offset);
+                    self.filer.file(batch, &pkt, || format!("packet {index} at byte {offset}"));
                     since_clock += 1;
                     let stop = if batch.is_full(limits) {
                         Some(Fill::Full)
@@ -178,34 +174,63 @@ impl CaptureFile {
                         None
                     };
                     if let Some(stop) = stop {
-                        self.collect(batch);
+                        self.filer.collect(batch);
                         self.reader = Some(reader);
                         return stop;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.report.error = Some(e.to_string());
+                    self.filer.report.error = Some(e.to_string());
                     let tail = reader.buffered_tail();
                     let row = QuarantineRow {
                         ts_ns: now_ns(),
-                        source: self.name.clone(),
+                        source: self.filer.name.clone(),
                         position: e.offset().map(|o| format!("byte {o} after packet {}", reader.packets_read())),
                         stage: "capture",
                         reason: e.to_string(),
                         raw: Some(tail[..tail.len().min(MAX_RAW)].to_vec()),
                     };
-                    self.quarantine(batch, row);
+                    self.filer.quarantine(batch, row);
                     break;
                 }
             }
         }
-        self.meter.flush();
-        self.collect(batch);
+        self.filer.finish(batch);
         Fill::Done
     }
+}
 
-    fn file_packet(&mut self, batch: &mut Batch, pkt: &Packet<'_>, index: u64, offset: u64) {
+impl PacketFiler {
+    /// A filer for the source `name` (a live interface, say), registered
+    /// with `batch`'s flow chunks.
+    pub fn new(name: &str, flow: FlowConfig, batch: &mut Batch) -> Self {
+        let mut f = Self::unregistered(name, flow);
+        f.source = batch.packets.begin_source(name);
+        f
+    }
+
+    fn unregistered(name: &str, flow: FlowConfig) -> Self {
+        PacketFiler {
+            name: name.to_string(),
+            meter: FlowMeter::new(flow),
+            source: 0,
+            report: FileReport { file: name.to_string(), ..Default::default() },
+        }
+    }
+
+    /// What was filed so far.
+    pub fn report(&self) -> &FileReport {
+        &self.report
+    }
+
+    fn quarantine(&mut self, batch: &mut Batch, row: QuarantineRow) {
+        self.report.quarantined += 1;
+        batch.quarantine.0.push(row);
+    }
+
+    /// File one packet; `position` names it in a quarantine row.
+    pub fn file(&mut self, batch: &mut Batch, pkt: &Packet<'_>, position: impl FnOnce() -> String) {
         let d = decode(pkt.linktype, pkt.data);
         let flow = self.meter.process(pkt, &d);
         if flow.is_none() {
@@ -218,7 +243,7 @@ impl CaptureFile {
                 let row = QuarantineRow {
                     ts_ns: pkt.ts_ns,
                     source: self.name.clone(),
-                    position: Some(format!("packet {index} at byte {offset}")),
+                    position: Some(position()),
                     stage: "decode",
                     reason: format!("{}: {} (packet stored)", issue.layer, issue.reason),
                     raw: Some(pkt.data.to_vec()),
@@ -230,8 +255,21 @@ impl CaptureFile {
         self.report.packets += 1;
     }
 
+    /// End flows idle (or active) too long as of `now_ns`, for a live
+    /// source whose traffic may pause; then [`collect`](Self::collect).
+    pub fn expire(&mut self, batch: &mut Batch, now_ns: i64) {
+        self.meter.expire(now_ns);
+        self.collect(batch);
+    }
+
+    /// End every open flow (the source is done) and collect them.
+    pub fn finish(&mut self, batch: &mut Batch) {
+        self.meter.flush();
+        self.collect(batch);
+    }
+
     /// Move finished flows and protocol records from the meter to the batch.
-    fn collect(&mut self, batch: &mut Batch) {
+    pub fn collect(&mut self, batch: &mut Batch) {
         let flows = self.meter.drain_flows();
         self.report.flows += flows.len() as u64;
         batch.flows.extend(flows, &self.name);

@@ -96,6 +96,13 @@ impl FlowMeter {
         self.fragments.clear();
     }
 
+    /// End the flows idle or active too long as of `now` (ns): for live
+    /// traffic that pauses, since sweeps otherwise ride on packets.
+    pub fn expire(&mut self, now: i64) {
+        self.sweep(now);
+        self.last_sweep_ns = Some(now);
+    }
+
     fn idle_timeout(&self, proto: u8) -> i64 {
         match proto {
             ipproto::TCP => self.cfg.tcp_idle_ns,
