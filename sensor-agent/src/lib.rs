@@ -6,10 +6,17 @@
 //! Kinesis-compatible stream through `opensoc-kinesis`. It links neither
 //! delta-rs nor DataFusion.
 //!
-//! - [`inputs`]: capture replay, log files;
+//! - [`inputs`]: capture replay, live interfaces, syslog, tailed files;
 //! - [`ship`]: batches → records of at most 1 MiB;
-//! - [`send`]: the sender task between the inputs and the sink.
+//! - [`send`]: the sender between the inputs and the sink, spilling to
+//!   the [`spool`] when the stream cannot take records;
+//! - [`pipeline`]: shipper, sender and [`metrics`] endpoint together;
+//! - [`config`]: the TOML file.
 
+pub mod config;
 pub mod inputs;
+pub mod metrics;
+pub mod pipeline;
 pub mod send;
 pub mod ship;
+pub mod spool;

@@ -1,12 +1,15 @@
 //! Turning batches into stream records: rows as Arrow IPC, log lines raw,
 //! each record at most 1 MiB, zstd, numbered by the sensor.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::record_batch::RecordBatch;
 use opensoc_kinesis::OutRecord;
 use opensoc_schemas::Table;
 use opensoc_schemas::envelope::{self, EncodeError, Kind, MAX_RECORD_BYTES, RecordWriter};
+
+use crate::metrics::SensorMetrics;
 
 /// Most bytes of one log line shipped; longer lines are cut (and counted).
 pub const MAX_LINE_BYTES: usize = 512 << 10;
@@ -17,21 +20,21 @@ pub struct Shipper {
     sensor_id: String,
     sequence: AtomicU64,
     max_record: usize,
-    /// Lines cut to [`MAX_LINE_BYTES`].
-    pub lines_truncated: AtomicU64,
+    metrics: Arc<SensorMetrics>,
 }
 
 impl Shipper {
-    /// Records from `sensor_id`. Sequence numbers start at the current time
-    /// in µs, so they keep increasing across restarts.
-    pub fn new(sensor_id: &str, zstd_level: i32) -> anyhow::Result<Self> {
+    /// Records from `sensor_id`, counted in `metrics` (batches, records,
+    /// lines cut). Sequence numbers start at the current time in µs, so they
+    /// keep increasing across restarts.
+    pub fn new(sensor_id: &str, zstd_level: i32, metrics: Arc<SensorMetrics>) -> anyhow::Result<Self> {
         let start = chrono::Utc::now().timestamp_micros().max(0) as u64;
         Ok(Shipper {
             writer: RecordWriter::new(sensor_id, zstd_level)?,
             sensor_id: sensor_id.to_string(),
             sequence: AtomicU64::new(start),
             max_record: MAX_RECORD_BYTES,
-            lines_truncated: AtomicU64::new(0),
+            metrics,
         })
     }
 
@@ -42,6 +45,12 @@ impl Shipper {
 
     fn next_sequence(&self) -> u64 {
         self.sequence.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn built(&self, records: Vec<OutRecord>) -> Vec<OutRecord> {
+        self.metrics.batches.fetch_add(1, Ordering::Relaxed);
+        self.metrics.records_built.fetch_add(records.len() as u64, Ordering::Relaxed);
+        records
     }
 
     fn out(&self, data: Vec<u8>) -> OutRecord {
@@ -58,7 +67,7 @@ impl Shipper {
             let recs = self.writer.rows_records(*table, batch, self.max_record, now, &mut || self.next_sequence())?;
             out.extend(recs.into_iter().map(|r| self.out(r)));
         }
-        Ok(out)
+        Ok(self.built(out))
     }
 
     /// Records for log lines of one source type; `lines` are (receive ns, origin, line).
@@ -74,7 +83,7 @@ impl Shipper {
         let budget = self.max_record - 4096 - self.max_record / 64;
         for (received, origin, line) in lines {
             let line = if line.len() > MAX_LINE_BYTES {
-                self.lines_truncated.fetch_add(1, Ordering::Relaxed);
+                self.metrics.lines_truncated.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(origin, len = line.len(), "log line longer than {MAX_LINE_BYTES} bytes cut");
                 &line[..MAX_LINE_BYTES]
             } else {
@@ -91,7 +100,7 @@ impl Shipper {
             let rec = self.writer.record(Kind::Logs, source_type, self.next_sequence(), now, &payload)?;
             out.push(self.out(rec));
         }
-        Ok(out)
+        Ok(self.built(out))
     }
 }
 

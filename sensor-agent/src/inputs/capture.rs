@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use opensoc_kinesis::OutRecord;
+use crate::send::Shipment;
 use opensoc_net::{FlowConfig, Packet};
 use opensoc_rows::capture::{CaptureFile, FileReport, Fill, PacketHook};
 use opensoc_rows::tables::PacketChunks;
@@ -74,7 +74,7 @@ pub fn replay(
     files: &[PathBuf],
     opts: &ReplayOptions,
     shipper: &Shipper,
-    tx: &mpsc::Sender<Vec<OutRecord>>,
+    tx: &mpsc::Sender<Shipment>,
 ) -> anyhow::Result<Vec<FileReport>> {
     let mut batch = Batch { packets: PacketChunks::with_max_chunk_bytes(SENSOR_CHUNK_BYTES), ..Default::default() };
     let mut reports = Vec::new();
@@ -84,7 +84,7 @@ pub fn replay(
         }
         let rows = batch.take_record_batches(shipper.sensor_id())?;
         let records = shipper.rows(&rows)?;
-        tx.blocking_send(records).map_err(|_| anyhow::anyhow!("the stream sender stopped"))
+        tx.blocking_send(records.into()).map_err(|_| anyhow::anyhow!("the stream sender stopped"))
     };
     for path in files {
         let mut file = CaptureFile::open(path, opts.flow, &mut batch, None);

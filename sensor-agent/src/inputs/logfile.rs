@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use opensoc_kinesis::OutRecord;
+use crate::send::Shipment;
 use tokio::sync::mpsc;
 
 use crate::ship::{Shipper, now_ns};
@@ -37,7 +37,7 @@ pub fn replay_file(
     path: &Path,
     source_type: Option<&str>,
     shipper: &Shipper,
-    tx: &mpsc::Sender<Vec<OutRecord>>,
+    tx: &mpsc::Sender<Shipment>,
 ) -> anyhow::Result<u64> {
     let origin = path.display().to_string();
     let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
@@ -51,7 +51,7 @@ pub fn replay_file(
         }
         let recs = shipper.logs(kind, lines.iter().map(|(t, l)| (*t, origin.as_str(), l.as_slice())))?;
         lines.clear();
-        tx.blocking_send(recs).map_err(|_| anyhow::anyhow!("the stream sender stopped"))
+        tx.blocking_send(recs.into()).map_err(|_| anyhow::anyhow!("the stream sender stopped"))
     };
     loop {
         buf.clear();
