@@ -13,10 +13,16 @@ use serde_json::Value;
 use crate::support::{ingest, opensoc, query, run, tempdir};
 
 /// A moto server for one test; stopped on drop.
-struct Moto {
+pub struct Moto {
     child: Child,
     port: u16,
-    _state: tempfile::TempDir,
+    state: tempfile::TempDir,
+    sensors: std::cell::Cell<u32>,
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn moto_server() -> PathBuf {
@@ -34,8 +40,8 @@ fn moto_server() -> PathBuf {
 }
 
 impl Moto {
-    fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    pub fn start() -> Moto {
+        let port = free_port();
         let state = tempdir();
         let log = std::fs::File::create(state.path().join("moto.log")).unwrap();
         let child = Command::new(moto_server())
@@ -49,16 +55,20 @@ impl Moto {
             assert!(Instant::now() < deadline, "moto server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { child, port, _state: state }
+        Moto { child, port, state, sensors: std::cell::Cell::new(0) }
     }
 
-    fn endpoint(&self) -> String {
+    pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Apply the AWS SDK's standard environment for this server.
-    fn env<'a>(&self, c: &'a mut Command) -> &'a mut Command {
-        c.env("AWS_ENDPOINT_URL", self.endpoint())
+    pub fn env<'a>(&self, c: &'a mut Command) -> &'a mut Command {
+        self.env_at(c, &self.endpoint())
+    }
+
+    fn env_at<'a>(&self, c: &'a mut Command, endpoint: &str) -> &'a mut Command {
+        c.env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -66,7 +76,7 @@ impl Moto {
     }
 
     /// Create a stream and a bucket with `opensoc stack up`.
-    fn stream_and_bucket(&self, stream: &str, bucket: &str, shards: u32) {
+    pub fn stream_and_bucket(&self, stream: &str, bucket: &str, shards: u32) {
         let out = run(opensoc().args(["stack", "up", "--port", &self.port.to_string()]).args([
             "--stream",
             stream,
@@ -78,23 +88,34 @@ impl Moto {
         assert!(out.status.success(), "stack up: {}", String::from_utf8_lossy(&out.stderr));
     }
 
-    fn sensor(&self) -> Command {
+    /// `opensoc-sensor` talking to this server, with a spool of its own.
+    pub fn sensor(&self) -> Command {
+        self.sensor_at(&self.endpoint())
+    }
+
+    /// `opensoc-sensor` talking to `endpoint` (a proxy in front of the server).
+    pub fn sensor_at(&self, endpoint: &str) -> Command {
         // Built beside `opensoc` by `cargo nextest run --workspace` / `cargo build --workspace`.
         let bin = Path::new(env!("CARGO_BIN_EXE_opensoc")).with_file_name("opensoc-sensor");
         assert!(bin.is_file(), "{} is missing: build it with `cargo build -p opensoc-sensor`", bin.display());
         let mut c = Command::new(bin);
-        self.env(&mut c);
+        self.env_at(&mut c, endpoint);
+        let n = self.sensors.get();
+        self.sensors.set(n + 1);
+        c.env("OPENSOC_SPOOL_DIR", self.state.path().join(format!("spool-{n}")))
+            .env("OPENSOC_SENSOR_STATE", self.state.path().join(format!("sensor-state-{n}")))
+            .env("RUST_BACKTRACE", "1");
         c
     }
 
-    fn opensoc(&self) -> Command {
+    pub fn opensoc(&self) -> Command {
         let mut c = opensoc();
         self.env(&mut c);
         c
     }
 
     /// `opensoc esm --until-idle` with a checkpoint file in `dir`.
-    fn esm(&self, stream: &str, lake: &str, dir: &Path) -> Command {
+    pub fn esm(&self, stream: &str, lake: &str, dir: &Path) -> Command {
         self.esm_with_checkpoint(stream, lake, &dir.join(format!("esm-{stream}.json")))
     }
 
@@ -106,7 +127,7 @@ impl Moto {
         c
     }
 
-    fn query(&self, lake: &str, sql: &str) -> Vec<Value> {
+    pub fn query(&self, lake: &str, sql: &str) -> Vec<Value> {
         let out = run(self.opensoc().args(["query", "--lake", lake, "--format", "json", sql]));
         assert!(out.status.success(), "query {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -120,7 +141,7 @@ impl Drop for Moto {
     }
 }
 
-fn demo_captures() -> Vec<PathBuf> {
+pub fn demo_captures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/demo");
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -131,23 +152,23 @@ fn demo_captures() -> Vec<PathBuf> {
     v
 }
 
-const COUNTS: &str = "SELECT (SELECT count(*) FROM flows) AS flows, (SELECT sum(pkt_count) FROM packets) AS packets, \
+pub const COUNTS: &str = "SELECT (SELECT count(*) FROM flows) AS flows, (SELECT sum(pkt_count) FROM packets) AS packets, \
      (SELECT count(*) FROM dns) AS dns, (SELECT count(*) FROM http) AS http, (SELECT count(*) FROM tls) AS tls, \
      (SELECT count(*) FROM quarantine) AS quarantine";
 
-fn counts(rows: Vec<Value>) -> Value {
+pub fn counts(rows: Vec<Value>) -> Value {
     rows.into_iter().next().expect("one row")
 }
 
 /// What `opensoc ingest` stores for the demo captures.
-fn local_counts() -> Value {
+pub fn local_counts() -> Value {
     let dir = tempdir();
     let lake = dir.path().join("lake");
     ingest(&lake, &demo_captures());
     counts(query(&lake, COUNTS))
 }
 
-fn write_logs(dir: &Path) -> (PathBuf, PathBuf, usize) {
+pub fn write_logs(dir: &Path) -> (PathBuf, PathBuf, usize) {
     let syslog = dir.join("syslog.log");
     let mut s = String::new();
     for i in 0..250 {

@@ -8,5 +8,7 @@ mod cli;
 mod cloud;
 mod community_id;
 mod corpus;
+mod faults;
 mod metadata;
+mod sensor;
 mod support;
