@@ -44,6 +44,8 @@ pub const VERSION: u8 = 1;
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// The largest payload a record may declare once decompressed.
 pub const MAX_PAYLOAD_BYTES: usize = 64 << 20;
+/// The largest record a claim check may name (a segment in S3).
+pub const MAX_SEGMENT_BYTES: usize = 64 << 20;
 /// The longest sensor id and label.
 pub const MAX_NAME_LEN: usize = 64;
 const FIXED_HEADER: usize = 29;
@@ -60,6 +62,10 @@ pub enum Kind {
     Logs = 2,
     /// Raw packets of one link type (label = link type number).
     Packets = 3,
+    /// A claim check: the payload ([`ClaimCheck`], JSON) names an object
+    /// in S3 that holds one record of another kind, too large for the
+    /// stream (label = that record's label).
+    Claim = 4,
 }
 
 impl Kind {
@@ -68,6 +74,7 @@ impl Kind {
             1 => Some(Kind::Rows),
             2 => Some(Kind::Logs),
             3 => Some(Kind::Packets),
+            4 => Some(Kind::Claim),
             _ => None,
         }
     }
@@ -78,6 +85,7 @@ impl Kind {
             Kind::Rows => "rows",
             Kind::Logs => "logs",
             Kind::Packets => "packets",
+            Kind::Claim => "claim",
         }
     }
 }
@@ -124,8 +132,10 @@ pub enum EnvelopeError {
     /// The declared payload size is over the limit.
     #[error("payload declares {0} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit")]
     TooLarge(usize),
-    /// The record is over the stream's record limit.
-    #[error("record of {0} bytes is over the {MAX_RECORD_BYTES}-byte limit")]
+    /// The record is over the stream's record limit (or a segment's).
+    #[error(
+        "record of {0} bytes is over the limit ({MAX_RECORD_BYTES} bytes on the stream, {MAX_SEGMENT_BYTES} in a segment)"
+    )]
     RecordTooLarge(usize),
     /// zstd failed, or the payload's size differs from the declared one.
     #[error("payload does not decompress: {0}")]
@@ -136,6 +146,10 @@ pub enum EnvelopeError {
     /// The Arrow payload is damaged or has the wrong schema.
     #[error("rows payload: {0}")]
     Rows(String),
+    /// A claim check that names nothing usable, or an object that is not
+    /// what it names.
+    #[error("claim check: {0}")]
+    Claim(String),
     /// A logs or packets payload is damaged.
     #[error("{kind} payload damaged at byte {offset}")]
     Payload {
@@ -197,12 +211,26 @@ fn name(b: &[u8], what: &'static str, allow_empty: bool) -> Result<String, Envel
 }
 
 impl<'a> Envelope<'a> {
-    /// Parse a record's header.
+    /// Parse a stream record's header (at most [`MAX_RECORD_BYTES`]).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
+        Self::parse_within(bytes, MAX_RECORD_BYTES)
+    }
+
+    /// Parse the record a claim check names (at most
+    /// [`MAX_SEGMENT_BYTES`]; never a claim check itself).
+    pub fn parse_segment(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
+        let env = Self::parse_within(bytes, MAX_SEGMENT_BYTES)?;
+        if env.header.kind == Kind::Claim {
+            return Err(EnvelopeError::Claim("a claimed object is itself a claim check".into()));
+        }
+        Ok(env)
+    }
+
+    fn parse_within(bytes: &'a [u8], limit: usize) -> Result<Self, EnvelopeError> {
         if !is_ours(bytes) {
             return Err(EnvelopeError::NotOurs);
         }
-        if bytes.len() > MAX_RECORD_BYTES {
+        if bytes.len() > limit {
             return Err(EnvelopeError::RecordTooLarge(bytes.len()));
         }
         let h = take(bytes, 0, FIXED_HEADER, "header")?;
@@ -280,6 +308,59 @@ impl<'a> Envelope<'a> {
     pub fn log_lines(&self) -> Result<Vec<LogLine>, EnvelopeError> {
         decode_log_lines(&self.decompress()?)
     }
+
+    /// The object a `claim` record names.
+    pub fn claim_check(&self) -> Result<ClaimCheck, EnvelopeError> {
+        if self.header.kind != Kind::Claim {
+            return Err(EnvelopeError::Claim(format!("a {} record is not a claim check", self.header.kind.name())));
+        }
+        ClaimCheck::decode(&self.decompress()?)
+    }
+}
+
+/// Where a record too large for the stream was put, and how to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimCheck {
+    /// The object, `s3://bucket/key`.
+    pub uri: String,
+    /// Its exact size.
+    pub bytes: u64,
+}
+
+impl ClaimCheck {
+    /// The payload of a claim record: `uri` and `bytes` on two lines.
+    pub fn encode(&self) -> Vec<u8> {
+        format!("{}\n{}", self.uri, self.bytes).into_bytes()
+    }
+
+    /// Read a claim record's payload.
+    pub fn decode(payload: &[u8]) -> Result<ClaimCheck, EnvelopeError> {
+        let bad = |why: &str| EnvelopeError::Claim(why.to_string());
+        let text = std::str::from_utf8(payload).map_err(|_| bad("claim check is not UTF-8"))?;
+        let (uri, bytes) = text.split_once('\n').ok_or_else(|| bad("claim check has no size line"))?;
+        if !uri.starts_with("s3://")
+            || uri.len() > 1024
+            || uri[5..].split_once('/').is_none_or(|(b, k)| b.is_empty() || k.is_empty())
+        {
+            return Err(bad("claim check names no s3://bucket/key"));
+        }
+        let bytes: u64 = bytes.trim().parse().map_err(|_| bad("claim check size is not a number"))?;
+        if bytes as usize > MAX_SEGMENT_BYTES {
+            return Err(bad("claimed object is larger than a segment may be"));
+        }
+        Ok(ClaimCheck { uri: uri.to_string(), bytes })
+    }
+
+    /// The bucket and the key.
+    pub fn bucket_and_key(&self) -> (&str, &str) {
+        self.uri[5..].split_once('/').unwrap_or(("", ""))
+    }
+}
+
+/// True when `bytes` is one of our records of kind `claim` (without
+/// checking the rest).
+pub fn is_claim(bytes: &[u8]) -> bool {
+    is_ours(bytes) && bytes.get(5) == Some(&(Kind::Claim as u8))
 }
 
 fn schemas_match(got: &arrow_schema::Schema, want: &arrow_schema::Schema) -> bool {
@@ -521,6 +602,27 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].line, b"\xff\xfe not utf8");
         assert_eq!(lines[1].origin, "10.0.0.1:514");
+    }
+
+    #[test]
+    fn claim_checks_round_trip_and_bad_ones_are_named() {
+        let w = RecordWriter::new("s", 1).unwrap();
+        let c = ClaimCheck { uri: "s3://bucket/segments/s/1.osoc".into(), bytes: 12345 };
+        let rec = w.record(Kind::Claim, "packets", 7, 0, &c.encode()).unwrap();
+        assert!(is_claim(&rec));
+        let env = Envelope::parse(&rec).unwrap();
+        assert_eq!(env.claim_check().unwrap(), c);
+        assert_eq!(c.bucket_and_key(), ("bucket", "segments/s/1.osoc"));
+        for bad in [&b"s3://bucket\n1"[..], b"http://b/k\n1", b"s3://b/k", b"s3://b/k\nmany", b"s3://b/k\n99999999999"]
+        {
+            assert!(matches!(ClaimCheck::decode(bad), Err(EnvelopeError::Claim(_))), "{bad:?}");
+        }
+        // A segment may be large, but not a claim of a claim.
+        let big = w.record(Kind::Logs, "syslog", 8, 0, &vec![b'x'; 3 << 20]).unwrap();
+        assert!(Envelope::parse(&big).is_ok(), "zstd makes it small");
+        assert!(Envelope::parse_segment(&rec).is_err());
+        let logs = w.record(Kind::Logs, "syslog", 1, 0, b"").unwrap();
+        assert!(matches!(Envelope::parse(&logs).unwrap().claim_check(), Err(EnvelopeError::Claim(_))));
     }
 
     #[test]
