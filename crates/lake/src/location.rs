@@ -74,19 +74,25 @@ impl LakeLocation {
     /// read by delta-rs itself; plain-HTTP endpoints (local servers) need
     /// `allow_http`.
     pub fn storage_options(&self) -> HashMap<String, String> {
-        let mut opts = HashMap::new();
-        if self.root.scheme().starts_with("s3") {
-            let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
-            if let Some(ep) = endpoint {
-                if ep.starts_with("http://") {
-                    opts.insert("allow_http".into(), "true".into());
-                }
-                opts.insert("aws_endpoint".into(), ep);
-                opts.insert("aws_virtual_hosted_style_request".into(), "false".into());
-            }
-        }
-        opts
+        if self.root.scheme().starts_with("s3") { s3_options_from_env() } else { HashMap::new() }
     }
+}
+
+/// Object-store options for S3 from the AWS SDK's standard environment: an
+/// endpoint override (`AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`) means a
+/// local server — path-style requests, and plain HTTP when it says so.
+/// Region and credentials are read from the environment by the store itself.
+pub fn s3_options_from_env() -> HashMap<String, String> {
+    let mut opts = HashMap::new();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+    if let Some(ep) = endpoint {
+        if ep.starts_with("http://") {
+            opts.insert("allow_http".into(), "true".into());
+        }
+        opts.insert("aws_endpoint".into(), ep);
+        opts.insert("aws_virtual_hosted_style_request".into(), "false".into());
+    }
+    opts
 }
 
 #[cfg(test)]

@@ -7,6 +7,10 @@
 //! these accepts — random bytes, a damaged envelope, a zstd bomb — becomes
 //! a quarantine row with the reason and the bytes. Decoding never fails
 //! the delivery.
+//!
+//! A claim-check record names an object in S3 that holds the real record
+//! (a packet segment); the caller fetches it ([`super::claim`]) and hands
+//! it to [`decode_claimed_record`].
 
 use std::io::Read;
 
@@ -39,6 +43,64 @@ pub struct DecodedRecord {
 pub fn decode_record(r: &StreamRecord, source: &str) -> DecodedRecord {
     let mut out = DecodedRecord::default();
     let mut quarantine = QuarantineRows::default();
+    decode_parts(r, source, &mut out, &mut quarantine);
+    finish(out, quarantine, source, r)
+}
+
+/// Decode a claim-check record whose object was fetched (`Ok`: its bytes)
+/// or could not be used (`Err`: why — it is gone, or not what the claim
+/// says). A refused claim becomes a quarantine row holding the claim.
+pub fn decode_claimed_record(r: &StreamRecord, source: &str, object: Result<&[u8], String>) -> DecodedRecord {
+    let mut out = DecodedRecord::default();
+    let mut quarantine = QuarantineRows::default();
+    let decoded = object.and_then(|bytes| decode_segment(&r.data, bytes, &mut out.batches).map_err(|e| e.to_string()));
+    if let Err(reason) = decoded {
+        quarantine.0.push(QuarantineRow {
+            ts_ns: opensoc_rows::now_ns(),
+            source: source.to_string(),
+            position: Some(format!("sequence {}", r.sequence)),
+            stage: "claim",
+            reason,
+            raw: Some(r.data[..r.data.len().min(MAX_RAW)].to_vec()),
+        });
+    }
+    finish(out, quarantine, source, r)
+}
+
+/// The segment a claim record names, checked to be the one it claims
+/// (same sensor, sequence and label), decoded.
+fn decode_segment(claim: &[u8], object: &[u8], out: &mut Vec<(Table, RecordBatch)>) -> Result<(), EnvelopeError> {
+    let claim = Envelope::parse(claim)?;
+    let check = claim.claim_check()?;
+    if object.len() as u64 != check.bytes {
+        return Err(EnvelopeError::Claim(format!(
+            "{} holds {} bytes, the claim says {}",
+            check.uri,
+            object.len(),
+            check.bytes
+        )));
+    }
+    let env = Envelope::parse_segment(object)?;
+    let (c, h) = (&claim.header, &env.header);
+    if (c.sensor_id.as_str(), c.sequence, c.label.as_str()) != (h.sensor_id.as_str(), h.sequence, h.label.as_str()) {
+        return Err(EnvelopeError::Claim(format!(
+            "{} holds record {}/{} ({}), the claim names {}/{} ({})",
+            check.uri, h.sensor_id, h.sequence, h.label, c.sensor_id, c.sequence, c.label
+        )));
+    }
+    decode_envelope(env, out)
+}
+
+fn finish(mut out: DecodedRecord, mut quarantine: QuarantineRows, source: &str, r: &StreamRecord) -> DecodedRecord {
+    out.quarantined = quarantine.0.len() as u64;
+    if let Err(e) = push(&mut out.batches, Table::Quarantine, quarantine.take_batch(FOREIGN_SENSOR)) {
+        // Only a bug (builder and schema disagree) gets here; say so loudly.
+        tracing::error!(error = %e, source, sequence = %r.sequence, "cannot build quarantine rows");
+    }
+    out
+}
+
+fn decode_parts(r: &StreamRecord, source: &str, out: &mut DecodedRecord, quarantine: &mut QuarantineRows) {
     let parts = match kpl::deaggregate(&r.data) {
         Some(parts) => {
             out.kpl_user_records = parts.len() as u64;
@@ -64,12 +126,6 @@ pub fn decode_record(r: &StreamRecord, source: &str) -> DecodedRecord {
             });
         }
     }
-    out.quarantined = quarantine.0.len() as u64;
-    if let Err(e) = push(&mut out.batches, Table::Quarantine, quarantine.take_batch(FOREIGN_SENSOR)) {
-        // Only a bug (builder and schema disagree) gets here; say so loudly.
-        tracing::error!(error = %e, source, sequence = %r.sequence, "cannot build quarantine rows");
-    }
-    out
 }
 
 fn push(
@@ -87,7 +143,7 @@ fn push(
 
 fn decode_part(part: &[u8], r: &StreamRecord, source: &str, out: &mut Vec<(Table, RecordBatch)>) -> Result<(), String> {
     if is_ours(part) {
-        return decode_envelope(part, out).map_err(|e| e.to_string());
+        return Envelope::parse(part).and_then(|env| decode_envelope(env, out)).map_err(|e| e.to_string());
     }
     let text = if part.starts_with(&GZIP_MAGIC) { gunzip(part)? } else { part.to_vec() };
     let text = std::str::from_utf8(&text)
@@ -102,8 +158,7 @@ fn decode_part(part: &[u8], r: &StreamRecord, source: &str, out: &mut Vec<(Table
     push(out, Table::Logs, logs.take_batch(FOREIGN_SENSOR))
 }
 
-fn decode_envelope(part: &[u8], out: &mut Vec<(Table, RecordBatch)>) -> Result<(), EnvelopeError> {
-    let env = Envelope::parse(part)?;
+fn decode_envelope(env: Envelope<'_>, out: &mut Vec<(Table, RecordBatch)>) -> Result<(), EnvelopeError> {
     match env.header.kind {
         Kind::Rows => {
             let (t, batches) = env.rows()?;
@@ -122,6 +177,13 @@ fn decode_envelope(part: &[u8], out: &mut Vec<(Table, RecordBatch)>) -> Result<(
             return Err(EnvelopeError::Rows(
                 "raw packet records are not ingested: ship flow chunks (rows of the packets table)".into(),
             ));
+        }
+        Kind::Claim => {
+            // Top-level claims are fetched before decoding; one that gets
+            // here is malformed (say how) or inside a KPL aggregate (the
+            // sensor never makes those), which is not followed.
+            env.claim_check()?;
+            return Err(EnvelopeError::Claim("a claim check inside a KPL aggregate is not followed".into()));
         }
     }
     Ok(())

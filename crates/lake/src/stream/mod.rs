@@ -10,6 +10,7 @@
 //! each table's own checkpoint, so no row is added twice and none is lost.
 
 pub mod checkpoint;
+pub mod claim;
 pub mod decode;
 pub mod kpl;
 pub mod lambda;
@@ -19,11 +20,13 @@ use std::time::{Duration, Instant};
 
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::transaction::CommitProperties;
+use futures::StreamExt;
 use opensoc_schemas::Table;
 use serde::Serialize;
 
 pub use checkpoint::{BadSequenceNumber, SequenceNumber};
-pub use decode::{DecodedRecord, decode_record};
+use claim::ClaimFetcher;
+pub use decode::{DecodedRecord, decode_claimed_record, decode_record};
 
 use crate::{Lake, LakeError};
 
@@ -47,6 +50,8 @@ pub struct StreamReport {
     pub records: u64,
     /// User records found inside KPL aggregates.
     pub kpl_user_records: u64,
+    /// Claim-check records among them (objects fetched from S3).
+    pub claims: u64,
     /// Records (or user records) that went to quarantine.
     pub quarantined: u64,
     /// Rows appended, per table.
@@ -79,6 +84,9 @@ pub enum StreamError {
     /// The lake failed; retrying the delivery is safe.
     #[error("committing to the lake failed (retrying the batch is safe): {0}")]
     Lake(#[from] LakeError),
+    /// A claimed object could not be read for now.
+    #[error(transparent)]
+    Claim(#[from] claim::ClaimFetchError),
     /// Concurrent writers kept winning.
     #[error("table {table}: gave up after {attempts} commit conflicts on shard {shard}")]
     Conflicts {
@@ -107,12 +115,16 @@ pub fn fault_point(name: &str) {
 pub struct StreamIngestor<'a> {
     lake: &'a Lake,
     max_attempts: u32,
+    claims: ClaimFetcher,
 }
+
+/// Claimed objects fetched at once, ahead of decoding.
+const CLAIM_FETCHES_AHEAD: usize = 4;
 
 impl<'a> StreamIngestor<'a> {
     /// An ingestor for `lake`.
     pub fn new(lake: &'a Lake) -> Self {
-        StreamIngestor { lake, max_attempts: 8 }
+        StreamIngestor { lake, max_attempts: 8, claims: ClaimFetcher::default() }
     }
 
     /// Ingest one delivery of `shard`'s records (in shard order).
@@ -130,9 +142,21 @@ impl<'a> StreamIngestor<'a> {
         // Decode everything first: bad records become quarantine rows.
         let mut per_table: BTreeMap<Table, Vec<(SequenceNumber, RecordBatch)>> = BTreeMap::new();
         let mut last = SequenceNumber::parse("0")?;
+        // Claimed objects are fetched a few ahead, each decoded (and its
+        // bytes dropped) in stream order.
+        let claims = &self.claims;
+        let fetches: Vec<_> = records.iter().map(|r| claims.fetch_if_claim(&r.data)).collect();
+        let mut fetched = futures::stream::iter(fetches).buffered(CLAIM_FETCHES_AHEAD);
         for r in records {
             let seq = SequenceNumber::parse(&r.sequence)?;
-            let decoded = decode_record(r, &source);
+            let object = fetched.next().await.transpose()?.flatten();
+            let decoded = match object {
+                Some(object) => {
+                    report.claims += 1;
+                    decode_claimed_record(r, &source, object.as_deref().map_err(Clone::clone))
+                }
+                None => decode_record(r, &source),
+            };
             report.kpl_user_records += decoded.kpl_user_records;
             report.quarantined += decoded.quarantined;
             for (t, b) in decoded.batches {
