@@ -19,7 +19,7 @@ pub mod sink;
 pub use aws_lambda_events::event::kinesis::KinesisEvent;
 pub use aws_lambda_events::event::streams::KinesisEventResponse;
 pub use esm::{EsmConfig, EsmError, EsmReport, KinesisHandler, StartPosition};
-pub use sink::{KinesisSink, OutRecord, RetryPolicy, SinkError, SinkMetrics};
+pub use sink::{KinesisSink, OutRecord, RetryPolicy, SinkError, SinkMetrics, StreamCheckError, describe_sdk_error};
 
 /// A Kinesis client configured from the standard AWS environment
 /// (`AWS_ENDPOINT_URL` points it at a local server).

@@ -100,6 +100,52 @@ pub enum SinkError {
     TooLarge(usize),
 }
 
+/// Why a stream cannot be used, found before any record is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamCheckError {
+    /// The stream does not exist: a configuration error, retrying cannot help.
+    #[error(
+        "stream {stream} does not exist ({detail}); create it (`opensoc stack up --stream {stream}` locally, `aws kinesis create-stream` on AWS) or fix --stream"
+    )]
+    Missing {
+        /// The stream's name.
+        stream: String,
+        /// The service's message.
+        detail: String,
+    },
+    /// The credentials may not use the stream.
+    #[error("not allowed to use stream {stream}: {detail}")]
+    Denied {
+        /// The stream's name.
+        stream: String,
+        /// The service's message.
+        detail: String,
+    },
+    /// The service did not answer (network, outage): records will be spooled.
+    #[error("stream {stream} is unreachable: {detail}")]
+    Unreachable {
+        /// The stream's name.
+        stream: String,
+        /// The error.
+        detail: String,
+    },
+}
+
+/// A short description of an SDK error: the service's code and message when
+/// there is one, the whole error chain otherwise (never the raw response).
+pub fn describe_sdk_error<E, R>(e: &aws_sdk_kinesis::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_kinesis::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_kinesis::error::ProvideErrorMetadata;
+    match (e.code(), e.message()) {
+        (Some(code), Some(msg)) => format!("{code}: {msg}"),
+        (Some(code), None) => code.to_string(),
+        _ => aws_sdk_kinesis::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
 /// Sends records to one stream.
 #[derive(Clone)]
 pub struct KinesisSink {
@@ -123,6 +169,27 @@ impl KinesisSink {
     /// The stream's name.
     pub fn stream(&self) -> &str {
         &self.stream
+    }
+
+    /// Ask the service whether the stream exists and may be used
+    /// (DescribeStreamSummary), so that a wrong name fails at once instead of
+    /// filling the spool.
+    pub async fn check(&self) -> Result<(), StreamCheckError> {
+        let stream = self.stream.clone();
+        match self.client.describe_stream_summary().stream_name(&self.stream).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let detail = describe_sdk_error(&e);
+                let code = aws_sdk_kinesis::error::ProvideErrorMetadata::code(&e).unwrap_or_default();
+                Err(match code {
+                    "ResourceNotFoundException" => StreamCheckError::Missing { stream, detail },
+                    "AccessDeniedException" | "UnrecognizedClientException" => {
+                        StreamCheckError::Denied { stream, detail }
+                    }
+                    _ => StreamCheckError::Unreachable { stream, detail },
+                })
+            }
+        }
     }
 
     /// Send records; returns when every one is acknowledged, or with the
@@ -183,7 +250,7 @@ impl KinesisSink {
         let out = match self.client.put_records().stream_name(&self.stream).set_records(Some(entries)).send().await {
             Ok(out) => out,
             Err(e) => {
-                let msg = aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string();
+                let msg = describe_sdk_error(&e);
                 if msg.contains("ProvisionedThroughputExceeded") || msg.contains("Throttl") {
                     self.metrics.throttles.fetch_add(call.len() as u64, Ordering::Relaxed);
                 } else {
