@@ -237,6 +237,21 @@ pub struct ClaimCheckSection {
     /// Key prefix.
     #[serde(default = "default_prefix")]
     pub prefix: String,
+    /// Largest segment, in MiB (1 to 64; default 16). A flush ships what
+    /// it has, so segments are smaller at low rates.
+    #[serde(default = "default_segment_mib")]
+    pub segment_mib: usize,
+}
+
+fn default_segment_mib() -> usize {
+    16
+}
+
+impl ClaimCheckSection {
+    /// The largest segment in bytes, within the envelope's limit.
+    pub fn segment_bytes(&self) -> usize {
+        (self.segment_mib.clamp(1, 64) << 20).min(opensoc_schemas::envelope::MAX_SEGMENT_BYTES - (64 << 10))
+    }
 }
 
 fn default_prefix() -> String {

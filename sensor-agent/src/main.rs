@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use opensoc_net::FlowConfig;
 use opensoc_rows::BatchLimits;
-use opensoc_sensor::config::{CaptureSection, SensorConfig, TailSection, state_dir};
+use opensoc_sensor::config::{CaptureSection, ClaimCheckSection, SensorConfig, TailSection, state_dir};
 use opensoc_sensor::inputs::live::{LiveCapture, LiveOptions};
 use opensoc_sensor::inputs::{capture, events, logfile, syslog, tail};
 use opensoc_sensor::pipeline::{Pipeline, PipelineSettings};
@@ -90,6 +90,14 @@ struct Common {
     /// (seconds; replay and drain default to no limit, run to 5).
     #[arg(long)]
     drain_timeout_secs: Option<u64>,
+    /// Claim-check mode: put packet segments in this S3 bucket and send
+    /// only their keys on the stream (for packet rates past what the
+    /// stream's shards take).
+    #[arg(long, env = "OPENSOC_CLAIM_CHECK_BUCKET")]
+    claim_check_bucket: Option<String>,
+    /// Key prefix of the segments in claim-check mode.
+    #[arg(long, env = "OPENSOC_CLAIM_CHECK_PREFIX", requires = "claim_check_bucket")]
+    claim_check_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -200,6 +208,22 @@ fn resolve(c: &Common, default_drain: Option<Duration>) -> anyhow::Result<Resolv
     }
     let spool_dir =
         c.spool_dir.clone().or_else(|| spool.dir.clone()).unwrap_or_else(|| state_dir().join("spool").join(&sensor_id));
+    let mut claim_check = file.claim_check.clone();
+    if let Some(bucket) = &c.claim_check_bucket {
+        let mut section = claim_check.take().unwrap_or(ClaimCheckSection {
+            bucket: bucket.clone(),
+            prefix: "segments/".into(),
+            segment_mib: 16,
+        });
+        section.bucket = bucket.clone();
+        if let Some(p) = &c.claim_check_prefix {
+            section.prefix = p.clone();
+        }
+        claim_check = Some(section);
+    }
+    // A flush, or a batch of `packet_bytes`, makes one packet segment in
+    // claim-check mode (split only past the segment limit).
+    let packet_bytes = file.batch.packet_bytes;
     let settings = PipelineSettings {
         sensor_id,
         stream,
@@ -211,9 +235,9 @@ fn resolve(c: &Common, default_drain: Option<Duration>) -> anyhow::Result<Resolv
         spool: spool.config(),
         metrics_listen: c.metrics_listen.or(file.metrics.listen),
         drain_timeout: c.drain_timeout_secs.map(Duration::from_secs).or(default_drain),
+        claim_check,
     };
     let flush = Duration::from_millis(c.flush_ms.unwrap_or(file.batch.flush_ms).max(1));
-    let packet_bytes = file.batch.packet_bytes;
     Ok(Resolved { file, settings, flush, packet_bytes })
 }
 
@@ -232,6 +256,13 @@ fn report(outcome: &SendOutcome, pipeline_stats: &str, secs: f64, p: &PipelineMe
         outcome.acknowledged as f64 / secs,
         bytes as f64 / 1e6 / secs,
     );
+    if p.segments > 0 {
+        eprintln!(
+            "{} packet segments ({:.1} MB) put to S3, claim-checked on the stream",
+            p.segments,
+            p.segment_bytes as f64 / 1e6
+        );
+    }
     if p.truncated > 0 {
         eprintln!("{} log lines were over the length limit and were cut", p.truncated);
     }
@@ -256,6 +287,8 @@ struct PipelineMetrics {
     throttles: u64,
     spooled: u64,
     truncated: u64,
+    segments: u64,
+    segment_bytes: u64,
 }
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
@@ -307,6 +340,8 @@ async fn snapshot_after(pipeline: Pipeline) -> anyhow::Result<(SendOutcome, Pipe
         throttles: l(&sink_metrics.throttles),
         spooled: l(&metrics.spooled),
         truncated: l(&metrics.lines_truncated),
+        segments: l(&metrics.segments_stored),
+        segment_bytes: l(&metrics.segment_bytes_stored),
     };
     Ok((outcome, m))
 }

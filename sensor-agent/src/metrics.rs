@@ -37,6 +37,8 @@ pub struct SensorMetrics {
     pub dropped: AtomicU64,
     /// Packet segments put to S3 (claim-check mode).
     pub segments_stored: AtomicU64,
+    /// Bytes of the segments put to S3.
+    pub segment_bytes_stored: AtomicU64,
     /// Inputs still running.
     pub inputs_active: AtomicI64,
 }
@@ -86,6 +88,12 @@ impl Registry {
         metric("drained_total", "counter", "Records sent from the disk spool.", g(&s.drained));
         metric("dropped_total", "counter", "Records dropped because the spool was full.", g(&s.dropped));
         metric("segments_stored_total", "counter", "Packet segments put to S3 (claim-check).", g(&s.segments_stored));
+        metric(
+            "segment_bytes_stored_total",
+            "counter",
+            "Bytes of packet segments put to S3 (claim-check).",
+            g(&s.segment_bytes_stored),
+        );
         let (records, bytes) = self.spool.as_ref().map_or((0, 0), |s| s.depth());
         metric("spool_records", "gauge", "Records waiting in the disk spool.", records);
         metric("spool_bytes", "gauge", "Bytes waiting in the disk spool.", bytes);

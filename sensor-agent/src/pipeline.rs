@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use opensoc_kinesis::{KinesisSink, RetryPolicy, SinkMetrics};
+use opensoc_kinesis::{KinesisSink, RetryPolicy, SinkMetrics, StreamCheckError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::claim::ClaimChecker;
+use crate::config::ClaimCheckSection;
 use crate::metrics::{self, Registry, SensorMetrics};
 use crate::send::{self, SendOptions, SendOutcome, Shipment};
 use crate::ship::Shipper;
@@ -41,6 +43,8 @@ pub struct PipelineSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// After the inputs end, how long to wait for the spool to drain.
     pub drain_timeout: Option<Duration>,
+    /// Claim-check mode: packet segments to this bucket and prefix.
+    pub claim_check: Option<ClaimCheckSection>,
 }
 
 /// A running pipeline.
@@ -65,7 +69,13 @@ impl Pipeline {
     /// Open the spool, start the sender and the metrics endpoint.
     pub async fn start(s: &PipelineSettings) -> anyhow::Result<Pipeline> {
         let metrics = Arc::new(SensorMetrics::default());
-        let shipper = Arc::new(Shipper::new(&s.sensor_id, s.zstd_level, metrics.clone())?);
+        let mut shipper = Shipper::new(&s.sensor_id, s.zstd_level, metrics.clone())?;
+        let mut claims = None;
+        if let Some(c) = &s.claim_check {
+            shipper = shipper.with_packet_segments(c.segment_bytes());
+            claims = Some(ClaimChecker::new(c, s.call_timeout, metrics.clone()).await);
+        }
+        let shipper = Arc::new(shipper);
         let spool = Arc::new(
             Spool::open(&s.spool_dir, s.spool.clone())
                 .context("opening the spool (choose another with --spool-dir)")?,
@@ -73,6 +83,13 @@ impl Pipeline {
         let client = opensoc_kinesis::sink_client(s.call_timeout).await;
         let retry = RetryPolicy { max_attempts: s.max_attempts.max(1), ..Default::default() };
         let sink = KinesisSink::new(client, &s.stream, retry);
+        match sink.check().await {
+            Ok(()) => {}
+            Err(e @ StreamCheckError::Unreachable { .. }) => {
+                tracing::warn!(error = %e, "starting anyway: records are spooled until the stream answers")
+            }
+            Err(e) => return Err(e.into()),
+        }
         let sink_metrics = sink.metrics();
         let (mut server, mut metrics_addr) = (None, None);
         if let Some(addr) = s.metrics_listen {
@@ -84,7 +101,7 @@ impl Pipeline {
         }
         let (tx, rx) = mpsc::channel(16);
         let opts = SendOptions { in_flight: s.in_flight, drain_timeout: s.drain_timeout };
-        let sender = tokio::spawn(send::run(sink, spool.clone(), metrics.clone(), rx, opts));
+        let sender = tokio::spawn(send::run(sink, claims, spool.clone(), metrics.clone(), rx, opts));
         Ok(Pipeline { shipper, metrics, sink_metrics, tx, spool, metrics_addr, sender, server })
     }
 

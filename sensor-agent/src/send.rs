@@ -18,6 +18,7 @@ use opensoc_kinesis::{KinesisSink, OutRecord, RetryPolicy, SinkError};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
+use crate::claim::ClaimChecker;
 use crate::metrics::SensorMetrics;
 use crate::spool::{Spool, SpoolError};
 
@@ -77,6 +78,7 @@ pub struct SendOutcome {
 
 struct Shared {
     sink: KinesisSink,
+    claims: Option<ClaimChecker>,
     spool: Arc<Spool>,
     metrics: Arc<SensorMetrics>,
     spilling: AtomicBool,
@@ -84,6 +86,20 @@ struct Shared {
 }
 
 impl Shared {
+    /// Claim-check what is too large for the stream, then send.
+    async fn deliver(&self, records: Vec<OutRecord>) -> Result<(), SinkError> {
+        let records = match &self.claims {
+            Some(c) => match c.check(records).await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Err(SinkError::Unavailable { last_error: e.to_string(), unsent: e.records, attempts: 1 });
+                }
+            },
+            None => records,
+        };
+        self.sink.send(records).await
+    }
+
     /// Append to the spool; with the block policy, wait for room.
     async fn spool(&self, records: Vec<OutRecord>) -> Result<(), (u64, SpoolError)> {
         if records.is_empty() {
@@ -135,7 +151,7 @@ impl Shared {
             let mut pending = peeked.records.clone();
             let mut round = 1;
             loop {
-                match self.sink.send(pending).await {
+                match self.deliver(pending).await {
                     Ok(()) => break,
                     Err(SinkError::Unavailable { unsent, last_error, .. }) => {
                         tracing::info!(unsent = unsent.len(), error = %last_error, "the stream is still unavailable; the spool waits");
@@ -169,6 +185,7 @@ impl Shared {
 /// drain (up to `opts.drain_timeout`).
 pub async fn run(
     sink: KinesisSink,
+    claims: Option<ClaimChecker>,
     spool: Arc<Spool>,
     metrics: Arc<SensorMetrics>,
     mut rx: mpsc::Receiver<Shipment>,
@@ -179,7 +196,8 @@ pub async fn run(
     if waiting {
         tracing::info!(records = spool.depth().0, dir = %spool.dir().display(), "sending what the spool kept from before");
     }
-    let shared = Arc::new(Shared { sink, spool, metrics, spilling: AtomicBool::new(waiting), wake: Notify::new() });
+    let shared =
+        Arc::new(Shared { sink, claims, spool, metrics, spilling: AtomicBool::new(waiting), wake: Notify::new() });
     let drainer = tokio::spawn(shared.clone().drain());
     let mut tasks: JoinSet<(Result<(), SinkError>, Vec<OnStored>)> = JoinSet::new();
     let mut outcome = SendOutcome::default();
@@ -212,8 +230,8 @@ pub async fn run(
                 settle(&shared, &mut outcome, done).await;
             }
         }
-        let sink = shared.sink.clone();
-        tasks.spawn(async move { (sink.send(pending).await, callbacks) });
+        let sender = shared.clone();
+        tasks.spawn(async move { (sender.deliver(pending).await, callbacks) });
     }
     while let Some(done) = tasks.join_next().await {
         settle(&shared, &mut outcome, done).await;

@@ -20,6 +20,8 @@ pub struct Shipper {
     sensor_id: String,
     sequence: AtomicU64,
     max_record: usize,
+    /// Claim-check mode: packets-table rows go in records this large.
+    max_segment: Option<usize>,
     metrics: Arc<SensorMetrics>,
 }
 
@@ -34,8 +36,16 @@ impl Shipper {
             sensor_id: sensor_id.to_string(),
             sequence: AtomicU64::new(start),
             max_record: MAX_RECORD_BYTES,
+            max_segment: None,
             metrics,
         })
+    }
+
+    /// Put the packets table's rows (the bulk of a capture) in segments of
+    /// up to `bytes`, for the claim checker to store in S3.
+    pub fn with_packet_segments(mut self, bytes: usize) -> Self {
+        self.max_segment = Some(bytes.max(self.max_record));
+        self
     }
 
     /// The sensor id.
@@ -64,7 +74,11 @@ impl Shipper {
         let now = now_ns();
         let mut out = Vec::new();
         for (table, batch) in batches {
-            let recs = self.writer.rows_records(*table, batch, self.max_record, now, &mut || self.next_sequence())?;
+            let max = match self.max_segment {
+                Some(segment) if *table == Table::Packets => segment,
+                _ => self.max_record,
+            };
+            let recs = self.writer.rows_records(*table, batch, max, now, &mut || self.next_sequence())?;
             out.extend(recs.into_iter().map(|r| self.out(r)));
         }
         Ok(self.built(out))

@@ -414,7 +414,7 @@ fn encode_frame(buf: &mut Vec<u8>, r: &OutRecord) {
 }
 
 /// Most bytes of one frame body: a 1 MiB record and its key, with room.
-const MAX_BODY: usize = (1 << 20) + (1 << 16) + 2;
+const MAX_BODY: usize = opensoc_schemas::envelope::MAX_SEGMENT_BYTES + (1 << 16) + 2;
 
 /// The next frame, or `None` at a damaged or torn one (or the end).
 fn read_frame(r: &mut impl Read) -> io::Result<Option<OutRecord>> {
