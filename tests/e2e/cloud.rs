@@ -88,6 +88,31 @@ impl Moto {
         assert!(out.status.success(), "stack up: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    fn s3(&self) -> (tokio::runtime::Runtime, aws_sdk_s3::Client) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let conf = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(self.endpoint())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "e2e"))
+                .load(),
+        );
+        (rt, aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build()))
+    }
+
+    /// Keys and sizes of the objects under `prefix`.
+    pub fn s3_objects(&self, bucket: &str, prefix: &str) -> Vec<(String, i64)> {
+        let (rt, s3) = self.s3();
+        let out = rt.block_on(s3.list_objects_v2().bucket(bucket).prefix(prefix).send()).unwrap();
+        out.contents().iter().map(|o| (o.key().unwrap_or_default().to_string(), o.size().unwrap_or(0))).collect()
+    }
+
+    /// Delete an object.
+    pub fn s3_delete(&self, bucket: &str, key: &str) {
+        let (rt, s3) = self.s3();
+        rt.block_on(s3.delete_object().bucket(bucket).key(key).send()).unwrap();
+    }
+
     /// `opensoc-sensor` talking to this server, with a spool of its own.
     pub fn sensor(&self) -> Command {
         self.sensor_at(&self.endpoint())

@@ -267,3 +267,68 @@ fn the_agent_ships_syslog_a_tailed_eve_file_and_a_live_interface_and_resumes_its
         .query(lake, &format!("SELECT sum(pkt_count) AS n FROM packets WHERE port_lo = {probe} OR port_hi = {probe}"));
     assert_eq!(chunks[0]["n"], 40, "every captured packet is kept for carving");
 }
+
+#[test]
+fn claim_check_mode_stores_packet_segments_in_s3_and_every_row_arrives_once() {
+    let moto = Moto::start();
+    moto.stream_and_bucket("cc", "lake-cc", 2);
+    moto.stream_and_bucket("cc2", "lake-cc", 2);
+    let dir = tempdir();
+    // Small batches, so the demo captures make several segments.
+    let config = dir.path().join("sensor.toml");
+    std::fs::write(&config, "[batch]\npacket_bytes = 32768\n").unwrap();
+    let replay = |stream: &str, prefix: &str| {
+        let out = run(moto
+            .sensor()
+            .args(["replay", "--stream", stream, "--sensor-id", "edge", "--claim-check-bucket", "lake-cc"])
+            .arg("--config")
+            .arg(&config)
+            .args(["--claim-check-prefix", prefix])
+            .args(demo_captures()));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let stderr = replay("cc", "landing");
+    let segments = figure(&stderr, "packet");
+    let objects = moto.s3_objects("lake-cc", "landing/edge/");
+    assert!(segments >= 2, "the demo captures make several segments: {stderr}");
+    assert_eq!(objects.len() as u64, segments, "one object per segment: {objects:?}");
+    assert!(objects.iter().all(|(k, size)| k.ends_with("-packets.osoc") && *size > 0), "{objects:?}");
+    let lake = "s3://lake-cc/lake";
+    let out = run(&mut moto.esm("cc", lake, dir.path()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(counts(moto.query(lake, COUNTS)), local_counts(), "every row, packets from S3 included, once");
+    // Redelivering the whole stream fetches the segments again and adds nothing.
+    let again = run(moto.esm("cc", lake, dir.path()).args(["--from", "trim-horizon"]));
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(counts(moto.query(lake, COUNTS)), local_counts());
+
+    // A segment that is gone (expired, deleted) is quarantined with the
+    // reason; every other row lands.
+    replay("cc2", "/landing2/");
+    let objects = moto.s3_objects("lake-cc", "landing2/edge/");
+    moto.s3_delete("lake-cc", &objects[0].0);
+    let lake2 = "s3://lake-cc/lake2";
+    let out = run(&mut moto.esm("cc2", lake2, dir.path()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let q = moto.query(lake2, "SELECT stage, reason FROM quarantine WHERE stage = 'claim'");
+    assert_eq!(q.len(), 1, "{q:?}");
+    let reason = q[0]["reason"].as_str().unwrap();
+    assert!(reason.contains(&objects[0].0) && reason.contains("does not exist"), "{reason}");
+    let local = local_counts();
+    let got = counts(moto.query(lake2, COUNTS));
+    assert_eq!(got["flows"], local["flows"], "flows travel on the stream: {got}");
+    assert_eq!(got["quarantine"].as_u64().unwrap(), local["quarantine"].as_u64().unwrap() + 1, "{got}");
+    let (landed, all) = (got["packets"].as_u64().unwrap(), local["packets"].as_u64().unwrap());
+    assert!(0 < landed && landed < all, "only the missing segment's chunks are absent: {got} vs {local}");
+}
+
+#[test]
+fn a_stream_that_does_not_exist_fails_at_once_with_its_name_and_the_fix() {
+    let moto = Moto::start();
+    let out = run(moto.sensor().args(["replay", "--stream", "no-such-stream"]).args(demo_captures()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stream no-such-stream does not exist") && stderr.contains("stack up"), "{stderr}");
+}
