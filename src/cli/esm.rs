@@ -38,6 +38,13 @@ pub struct EsmArgs {
     /// Read only this shard (repeatable): one worker per shard, as Lambda runs them.
     #[arg(long = "shard")]
     pub shards: Vec<String>,
+    /// Invoke this Lambda function (name or ARN) with each event, as Lambda's
+    /// event source mapping does, instead of running the ingest handler in
+    /// this process. `AWS_ENDPOINT_URL_LAMBDA` points it at a local runtime
+    /// emulator (`cargo lambda watch --only-lambda-apis`); `--lake` is then
+    /// the function's business, not this command's.
+    #[arg(long, env = "OPENSOC_FUNCTION")]
+    pub function: Option<String>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -66,13 +73,47 @@ impl KinesisHandler for IngestHandler {
     }
 }
 
+/// Invokes a Lambda function with each event (RequestResponse) and reads
+/// its `batchItemFailures`; a function error (`FunctionError` set, or an
+/// invocation that fails) is a function error to the runner, which bisects.
+struct LambdaInvoker {
+    client: aws_sdk_lambda::Client,
+    function: String,
+}
+
+impl KinesisHandler for LambdaInvoker {
+    async fn handle(&self, event: KinesisEvent) -> Result<KinesisEventResponse, String> {
+        use aws_sdk_lambda::primitives::Blob;
+        use aws_sdk_lambda::types::InvocationType;
+        let payload = serde_json::to_vec(&event).map_err(|e| format!("encoding the event: {e}"))?;
+        let out = self
+            .client
+            .invoke()
+            .function_name(&self.function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| format!("invoking {}: {}", self.function, aws_sdk_lambda::error::DisplayErrorContext(&e)))?;
+        let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+        if let Some(kind) = out.function_error() {
+            return Err(format!("{} failed ({kind}): {}", self.function, String::from_utf8_lossy(body)));
+        }
+        serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "{} answered something that is not a Kinesis batch response ({e}): {}",
+                self.function,
+                String::from_utf8_lossy(body)
+            )
+        })
+    }
+}
+
 fn default_checkpoint_file(stream: &str) -> PathBuf {
     super::config::state_dir().join(format!("esm-{stream}.json"))
 }
 
 pub async fn run(args: EsmArgs, config: &Config) -> anyhow::Result<u8> {
-    let location = LakeLocation::parse(&config.lake(args.lake.lake.as_deref())?)?;
-    let lake = Arc::new(Lake::open(location).await.context("opening the lake")?);
     let client = opensoc_kinesis::client().await;
     let mut cfg = EsmConfig::new(&args.stream);
     cfg.start = match args.from {
@@ -85,7 +126,19 @@ pub async fn run(args: EsmArgs, config: &Config) -> anyhow::Result<u8> {
     cfg.max_attempts = args.max_attempts;
     cfg.shards = args.shards;
     cfg.checkpoint_file = Some(args.checkpoint_file.unwrap_or_else(|| default_checkpoint_file(&args.stream)));
-    let report = opensoc_kinesis::esm::run(client, cfg, Arc::new(IngestHandler { lake })).await?;
+    let report = match &args.function {
+        Some(function) => {
+            let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let lambda = aws_sdk_lambda::Client::new(&conf);
+            let invoker = LambdaInvoker { client: lambda, function: function.clone() };
+            opensoc_kinesis::esm::run(client, cfg, Arc::new(invoker)).await?
+        }
+        None => {
+            let location = LakeLocation::parse(&config.lake(args.lake.lake.as_deref())?)?;
+            let lake = Arc::new(Lake::open(location).await.context("opening the lake")?);
+            opensoc_kinesis::esm::run(client, cfg, Arc::new(IngestHandler { lake })).await?
+        }
+    };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string(&report)?),
         Format::Csv => {

@@ -9,6 +9,7 @@ mod cloud;
 mod community_id;
 mod corpus;
 mod faults;
+mod lambda;
 mod metadata;
 mod sensor;
 mod support;

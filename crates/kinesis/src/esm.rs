@@ -60,6 +60,41 @@ pub struct EsmConfig {
     pub poll_interval: Duration,
     /// Read only these shards (empty: all), e.g. one worker per shard.
     pub shards: Vec<String>,
+    /// Most bytes of event JSON per invocation: Lambda takes at most 6 MB
+    /// in a synchronous invocation, so a batch is split into events that
+    /// fit (records are base64 in the event, a third larger than on the stream).
+    pub max_event_bytes: usize,
+}
+
+/// Lambda's limit on a synchronous invocation's payload.
+pub const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
+/// Bytes of event JSON per record besides its base64 data (ids, ARNs, keys);
+/// generous, so that an estimate never undercounts.
+const EVENT_BYTES_PER_RECORD: usize = 1024;
+
+/// The event JSON bytes a record takes, over-estimated.
+fn event_bytes(r: &Record) -> usize {
+    r.data().as_ref().len().div_ceil(3) * 4 + r.partition_key().map_or(0, str::len) + EVENT_BYTES_PER_RECORD
+}
+
+/// Split a batch into events of at most `max_bytes` (at least one record
+/// each), in order.
+fn event_chunks(records: &[Record], max_bytes: usize) -> Vec<&[Record]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in records.iter().enumerate() {
+        let b = event_bytes(r);
+        if i > start && bytes + b > max_bytes {
+            chunks.push(&records[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += b;
+    }
+    if start < records.len() {
+        chunks.push(&records[start..]);
+    }
+    chunks
 }
 
 impl EsmConfig {
@@ -74,6 +109,7 @@ impl EsmConfig {
             max_attempts: 5,
             poll_interval: Duration::from_millis(500),
             shards: Vec::new(),
+            max_event_bytes: LAMBDA_PAYLOAD_LIMIT,
         }
     }
 }
@@ -268,10 +304,12 @@ async fn read_shard<H: KinesisHandler>(s: &Shared<H>, shard: &str) -> Result<(),
             }
             tokio::time::sleep(s.cfg.poll_interval).await;
         } else {
-            deliver(s, shard, records).await?;
-            let last = records[records.len() - 1].sequence_number();
-            s.checkpoints.lock().await.save(shard, last)?;
-            s.report.lock().await.records += records.len() as u64;
+            for chunk in event_chunks(records, s.cfg.max_event_bytes) {
+                deliver(s, shard, chunk).await?;
+                let last = chunk[chunk.len() - 1].sequence_number();
+                s.checkpoints.lock().await.save(shard, last)?;
+                s.report.lock().await.records += chunk.len() as u64;
+            }
         }
         iterator = out.next_shard_iterator().map(str::to_string);
     }
@@ -363,4 +401,57 @@ async fn deliver<H: KinesisHandler>(s: &Shared<H>, shard: &str, records: &[Recor
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_kinesis::primitives::Blob;
+
+    fn rec(bytes: usize, seq: usize) -> Record {
+        Record::builder()
+            .sequence_number(seq.to_string())
+            .partition_key("pk")
+            .data(Blob::new(vec![7; bytes]))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn events_stay_under_the_lambda_payload_limit_and_keep_every_record_in_order() {
+        // 20 records of 1 MiB are 28 MB of base64: five or more events.
+        let records: Vec<Record> = (0..20).map(|i| rec(1 << 20, i)).collect();
+        let chunks = event_chunks(&records, LAMBDA_PAYLOAD_LIMIT);
+        assert!(chunks.len() >= 5, "{}", chunks.len());
+        for c in &chunks {
+            let json = c.iter().map(event_bytes).sum::<usize>();
+            assert!(json <= LAMBDA_PAYLOAD_LIMIT, "{json}");
+        }
+        let seqs: Vec<&str> = chunks.iter().flat_map(|c| c.iter().map(Record::sequence_number)).collect();
+        assert_eq!(seqs, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+        // One record over the limit still goes, alone (the function decides).
+        let big = [rec(8 << 20, 0), rec(10, 1)];
+        assert_eq!(event_chunks(&big, LAMBDA_PAYLOAD_LIMIT).iter().map(|c| c.len()).collect::<Vec<_>>(), [1, 1]);
+        assert!(event_chunks(&[], LAMBDA_PAYLOAD_LIMIT).is_empty());
+    }
+
+    #[test]
+    fn the_estimate_covers_the_real_event_json() {
+        let records: Vec<Record> = (0..50).map(|i| rec(1000 + i * 37, i)).collect();
+        let mut ev = KinesisEvent::default();
+        for r in &records {
+            let mut k = KinesisEventRecord::default();
+            k.kinesis.data.0 = r.data().as_ref().to_vec();
+            k.kinesis.partition_key = "pk".into();
+            k.kinesis.sequence_number = "49671230945710936729485693217348589289738109371823079426".into();
+            k.event_source_arn =
+                Some("arn:aws:kinesis:eu-central-1:123456789012:stream/a-rather-long-stream-name".into());
+            k.event_id = Some(format!("shardId-000000000017:{}", k.kinesis.sequence_number));
+            k.invoke_identity_arn = Some("arn:aws:iam::123456789012:role/opensoc-ingest-role".into());
+            ev.records.push(k);
+        }
+        let real = serde_json::to_vec(&ev).unwrap().len();
+        let estimate: usize = records.iter().map(event_bytes).sum();
+        assert!(estimate >= real, "estimate {estimate} < real {real}");
+    }
 }

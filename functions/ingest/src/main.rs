@@ -5,7 +5,8 @@
 //! - `OPENSOC_LAKE` (required): the lake root, e.g. `s3://bucket/lake`;
 //! - the AWS SDK's standard variables (`AWS_REGION`, and `AWS_ENDPOINT_URL`
 //!   to use a local server);
-//! - `RUST_LOG` (default `info`). Logs are JSON lines.
+//! - `RUST_LOG` (default `info`, with delta-rs's own chatter at `warn`).
+//!   Logs are JSON lines, one summary per delivery ("delivery ingested").
 
 use std::sync::Arc;
 
@@ -15,6 +16,11 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use opensoc_lake::stream::lambda::handle_kinesis_event;
 use opensoc_lake::{Lake, LakeLocation};
+
+/// Our own logs at info; the Delta libraries only when something is wrong
+/// (the kernel logs an error for every table that does not exist yet, which
+/// is routine on a first start: the table is created).
+const DEFAULT_LOG_FILTER: &str = "info,deltalake_core=warn,deltalake_core::writer::stats=error,buoyant_kernel=warn,buoyant_kernel::snapshot::builder=off";
 
 async fn handler(lake: Arc<Lake>, event: LambdaEvent<KinesisEvent>) -> Result<KinesisEventResponse, Error> {
     let (response, _reports) = handle_kinesis_event(&lake, event.payload).await;
@@ -27,7 +33,7 @@ async fn main() -> Result<(), Error> {
         .json()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,deltalake_core::writer::stats=error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .with_current_span(false)
         .without_time() // CloudWatch stamps every line

@@ -59,6 +59,8 @@ pub async fn handle_kinesis_event(lake: &Lake, event: KinesisEvent) -> (KinesisE
                     stream = %g.stream,
                     shard = %g.shard,
                     records = report.records,
+                    claims = report.claims,
+                    kpl_user_records = report.kpl_user_records,
                     quarantined = report.quarantined,
                     commits = report.commits,
                     commit_ms = report.commit_time.as_secs_f64() * 1000.0,

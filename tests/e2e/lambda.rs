@@ -1,0 +1,147 @@
+//! The ingest Lambda binary (`opensoc-ingest`, built on `lambda_runtime`)
+//! running under a Lambda runtime emulator — cargo-lambda's `watch
+//! --only-lambda-apis`, a real Runtime API and Invoke API server — fed by
+//! `opensoc esm --function`, which invokes it through the AWS SDK's Lambda
+//! client exactly as Lambda's event source mapping invokes a deployed
+//! function. S3 and Kinesis are a moto server.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cloud::{COUNTS, Moto, counts, demo_captures, free_port, local_counts};
+use crate::support::{run, tempdir};
+
+/// The function name the emulator gives a function it does not start.
+const FUNCTION: &str = "_";
+
+fn cargo_lambda() -> PathBuf {
+    if let Some(p) = std::env::var_os("OPENSOC_CARGO_LAMBDA") {
+        return PathBuf::from(p);
+    }
+    let venv = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/opensoc/venv/bin/cargo-lambda"));
+    match venv {
+        Some(p) if p.is_file() => p,
+        _ => panic!(
+            "cargo-lambda (the Lambda runtime emulator) is needed by the function tests and was not found: run \
+             ./scripts/test (it installs it), or `~/.cache/opensoc/venv/bin/pip install --no-deps cargo-lambda`"
+        ),
+    }
+}
+
+/// A Lambda runtime emulator and the ingest function connected to it;
+/// both stopped on drop.
+struct Function {
+    emulator: Child,
+    function: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Function {
+    fn start(moto: &Moto, lake: &str, dir: &Path) -> Function {
+        let port = free_port();
+        let emulator = Command::new(cargo_lambda())
+            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
+            // It reads the package's manifest even when it starts nothing.
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/ingest"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("emulator.log")).unwrap())
+            .spawn()
+            .expect("starting cargo-lambda");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the Lambda emulator did not start: {}",
+                std::fs::read_to_string(dir.join("emulator.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let bin = Path::new(env!("CARGO_BIN_EXE_opensoc")).with_file_name("opensoc-ingest");
+        assert!(bin.is_file(), "{} is missing: build it with `cargo build -p opensoc-fn-ingest`", bin.display());
+        let log = dir.join("function.log");
+        let mut cmd = Command::new(bin);
+        moto.env(&mut cmd)
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("OPENSOC_LAKE", lake)
+            .env_remove("RUST_LOG")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::inherit());
+        let function = cmd.spawn().expect("starting opensoc-ingest");
+        Function { emulator, function, port, log }
+    }
+
+    /// `opensoc esm --function` invoking this function through the emulator.
+    fn esm(&self, moto: &Moto, stream: &str, checkpoint: &Path) -> Command {
+        let mut c = moto.opensoc();
+        c.env("AWS_ENDPOINT_URL_LAMBDA", format!("http://127.0.0.1:{}", self.port))
+            .args(["esm", "--stream", stream, "--function", FUNCTION, "--until-idle", "--format", "json"])
+            .arg("--checkpoint-file")
+            .arg(checkpoint);
+        c
+    }
+
+    /// The function's log lines, each parsed (they must all be JSON).
+    fn log_lines(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.log).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        for c in [&mut self.function, &mut self.emulator] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn delivered(lines: &[Value]) -> (u64, u64) {
+    let ingested: Vec<&Value> = lines.iter().filter(|l| l["fields"]["message"] == "delivery ingested").collect();
+    let records = ingested.iter().map(|l| l["fields"]["records"].as_u64().unwrap()).sum();
+    let commits = ingested.iter().map(|l| l["fields"]["commits"].as_u64().unwrap()).sum();
+    (records, commits)
+}
+
+#[test]
+fn the_ingest_function_under_a_lambda_emulator_stores_what_local_ingest_stores_exactly_once() {
+    let moto = Moto::start();
+    moto.stream_and_bucket("fn", "lake-fn", 2);
+    let dir = tempdir();
+    let lake = "s3://lake-fn/lake";
+    let function = Function::start(&moto, lake, dir.path());
+    let out = run(moto.sensor().args(["replay", "--stream", "fn", "--sensor-id", "edge-fn"]).args(demo_captures()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let checkpoint = dir.path().join("esm.json");
+    let out = run(&mut function.esm(&moto, "fn", &checkpoint));
+    assert!(out.status.success(), "esm --function: {}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = report["records"].as_u64().unwrap();
+    assert!(records > 0, "{report}");
+    assert_eq!(report["item_failure_retries"], 0, "{report}");
+    assert_eq!(counts(moto.query(lake, COUNTS)), local_counts(), "the function stores what local ingest stores");
+
+    // Its logs are JSON lines (CloudWatch), one summary per delivery.
+    let (logged, commits) = delivered(&function.log_lines());
+    assert_eq!(logged, records, "every delivered record is accounted for in the function's logs");
+    assert!(commits > 0);
+
+    // The whole stream again, through the function: nothing is added and
+    // no table commits anything.
+    let out = run(function.esm(&moto, "fn", &checkpoint).args(["--from", "trim-horizon"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(counts(moto.query(lake, COUNTS)), local_counts());
+    let (logged_again, commits_again) = delivered(&function.log_lines());
+    assert_eq!(logged_again, 2 * records);
+    assert_eq!(commits_again, commits, "a redelivery commits nothing");
+}
