@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opensoc_schemas::envelope::{Envelope, Kind};
+use opensoc_schemas::envelope::{ClaimCheck, Envelope, Kind};
 
 fuzz_target!(|data: &[u8]| {
     // Raw bytes, and the same bytes behind a valid-looking header so the
@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
                 Kind::Rows => drop(env.rows()),
                 Kind::Logs => drop(env.log_lines()),
                 Kind::Packets => drop(env.decompress()),
+                Kind::Claim => drop(env.claim_check()),
             }
         }
+        // A claimed object fetched from S3 goes through the segment parser.
+        drop(Envelope::parse_segment(bytes).map(|e| e.rows().map(|(_, batches)| batches.len())));
     }
+    drop(ClaimCheck::decode(data));
 });

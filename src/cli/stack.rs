@@ -1,7 +1,7 @@
 //! `opensoc stack`: local stand-ins for the cloud path without Docker — the
 //! moto server as a plain process, with the stream and the lake bucket
-//! created in it. (With Docker, `localstack/docker-compose.yml` does the
-//! same with LocalStack and MinIO.)
+//! created in it; or, with `--docker`, `localstack/docker-compose.yml`
+//! (LocalStack and MinIO) through `docker compose`.
 
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -33,6 +33,13 @@ pub enum StackAction {
 
 #[derive(Debug, clap::Args)]
 pub struct StateArgs {
+    /// Use LocalStack and MinIO in Docker (localstack/docker-compose.yml)
+    /// instead of the moto server.
+    #[arg(long)]
+    pub docker: bool,
+    /// The compose file for --docker.
+    #[arg(long, default_value = "localstack/docker-compose.yml")]
+    pub compose_file: PathBuf,
     /// Port of the moto server.
     #[arg(long, default_value_t = 5055)]
     pub port: u16,
@@ -99,7 +106,49 @@ pub fn env_for(port: u16) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The environment for the Docker stack: LocalStack for everything; MinIO
+/// is there for whoever sets `AWS_ENDPOINT_URL_S3` to it.
+fn docker_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "opensoc".into()),
+        ("AWS_SECRET_ACCESS_KEY", "opensoc-secret".into()),
+    ]
+}
+
+/// `docker compose -f FILE ARGS…`, with the stream and bucket names for the
+/// init hooks; a missing Docker is a clear error, not a stack trace.
+fn compose(file: &std::path::Path, args: &[&str], names: Option<&UpArgs>) -> anyhow::Result<bool> {
+    if !file.is_file() {
+        bail!("{} not found: run this from the repository's root or pass --compose-file", file.display());
+    }
+    let mut cmd = Command::new("docker");
+    cmd.arg("compose").arg("-f").arg(file).args(args);
+    if let Some(a) = names {
+        cmd.env("OPENSOC_STREAM", &a.stream)
+            .env("OPENSOC_SHARDS", a.shards.to_string())
+            .env("OPENSOC_BUCKET", &a.bucket);
+    }
+    let status = match cmd.status() {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "docker is not installed: install Docker (with the compose plugin), or use `opensoc stack up` without \
+             --docker, which runs the moto server as a plain process"
+        ),
+        Err(e) => return Err(e).context("running docker compose"),
+    };
+    Ok(status.success())
+}
+
 pub async fn run(args: StackArgs) -> anyhow::Result<u8> {
+    let docker = match &args.action {
+        StackAction::Up(a) => a.state.docker,
+        StackAction::Down(a) | StackAction::Status(a) => a.docker,
+    };
+    if docker {
+        return run_docker(args.action);
+    }
     match args.action {
         StackAction::Up(a) => up(a).await,
         StackAction::Down(a) => down(&a),
@@ -107,6 +156,29 @@ pub async fn run(args: StackArgs) -> anyhow::Result<u8> {
             let up = answers(a.port);
             println!("moto server on port {}: {}", a.port, if up { "up" } else { "down" });
             Ok(if up { exit::OK } else { exit::FAILURE })
+        }
+    }
+}
+
+fn run_docker(action: StackAction) -> anyhow::Result<u8> {
+    match action {
+        StackAction::Up(a) => {
+            if !compose(&a.state.compose_file, &["up", "-d", "--wait"], Some(&a))? {
+                bail!("docker compose up failed (see its output above)");
+            }
+            println!("# LocalStack and MinIO up; stream {} ({} shards), bucket {}", a.stream, a.shards, a.bucket);
+            for (k, v) in docker_env() {
+                println!("export {k}={v}");
+            }
+            println!(
+                "# lake: s3://{}/lake (LocalStack); for MinIO also: export AWS_ENDPOINT_URL_S3=http://127.0.0.1:9000",
+                a.bucket
+            );
+            Ok(exit::OK)
+        }
+        StackAction::Down(a) => Ok(if compose(&a.compose_file, &["down"], None)? { exit::OK } else { exit::FAILURE }),
+        StackAction::Status(a) => {
+            Ok(if compose(&a.compose_file, &["ps", "--status", "running"], None)? { exit::OK } else { exit::FAILURE })
         }
     }
 }

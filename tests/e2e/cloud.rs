@@ -1,7 +1,10 @@
 //! The cloud path over the real wire: `opensoc-sensor` → Kinesis → `opensoc
 //! esm` (the ingest function's handler) → Delta on S3, all against a moto
 //! server process (S3 and Kinesis) with the real AWS SDK clients.
-//! Each test starts its own server on a free port.
+//! Each test starts its own server on a free port. Built with `--features
+//! docker`, `OPENSOC_TEST_BACKEND=localstack` runs the same cases on a
+//! LocalStack container, and `=minio` keeps Kinesis in moto but the lake and
+//! the claim-checked segments in a MinIO container (see [`crate::containers`]).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,13 +15,22 @@ use serde_json::Value;
 
 use crate::support::{ingest, opensoc, query, run, tempdir};
 
-/// A moto server for one test; stopped on drop.
+/// A moto server for one test (or the containers standing in for it);
+/// stopped on drop.
 pub struct Moto {
-    child: Child,
+    child: Option<Child>,
     port: u16,
+    /// Where S3 requests go when not to `port` (MinIO).
+    s3_port: Option<u16>,
+    #[cfg(feature = "docker")]
+    _containers: Option<crate::containers::Containers>,
     state: tempfile::TempDir,
     sensors: std::cell::Cell<u32>,
 }
+
+/// Credentials every server here accepts (MinIO wants a secret of 8+ characters).
+pub const ACCESS_KEY: &str = "opensoc";
+pub const SECRET_KEY: &str = "opensoc-secret";
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
@@ -41,6 +53,19 @@ fn moto_server() -> PathBuf {
 
 impl Moto {
     pub fn start() -> Moto {
+        match std::env::var("OPENSOC_TEST_BACKEND").as_deref() {
+            Ok("moto") | Err(_) => Moto::start_moto(),
+            #[cfg(feature = "docker")]
+            Ok(name) => crate::containers::start(name),
+            #[cfg(not(feature = "docker"))]
+            Ok(name) => panic!(
+                "OPENSOC_TEST_BACKEND={name} needs the container backends: run `cargo nextest run --features docker` \
+                 on a machine with Docker (scripts/test-docker)"
+            ),
+        }
+    }
+
+    pub(crate) fn start_moto() -> Moto {
         let port = free_port();
         let state = tempdir();
         let log = std::fs::File::create(state.path().join("moto.log")).unwrap();
@@ -55,7 +80,33 @@ impl Moto {
             assert!(Instant::now() < deadline, "moto server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { child, port, state, sensors: std::cell::Cell::new(0) }
+        Moto::assemble(Some(child), port, None, state)
+    }
+
+    pub(crate) fn assemble(child: Option<Child>, port: u16, s3_port: Option<u16>, state: tempfile::TempDir) -> Moto {
+        Moto {
+            child,
+            port,
+            s3_port,
+            #[cfg(feature = "docker")]
+            _containers: None,
+            state,
+            sensors: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Take the server apart (to re-assemble it with another S3).
+    #[cfg(feature = "docker")]
+    pub(crate) fn into_parts(mut self) -> (Option<Child>, u16, tempfile::TempDir) {
+        let child = self.child.take();
+        let state = std::mem::replace(&mut self.state, tempdir());
+        (child, self.port, state)
+    }
+
+    #[cfg(feature = "docker")]
+    pub(crate) fn with_containers(mut self, c: crate::containers::Containers) -> Moto {
+        self._containers = Some(c);
+        self
     }
 
     pub fn endpoint(&self) -> String {
@@ -70,9 +121,19 @@ impl Moto {
     fn env_at<'a>(&self, c: &'a mut Command, endpoint: &str) -> &'a mut Command {
         c.env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL_S3");
+        if let Some(p) = self.s3_port {
+            c.env("AWS_ENDPOINT_URL_S3", format!("http://127.0.0.1:{p}"));
+        }
+        c
+    }
+
+    /// Where S3 requests go.
+    pub fn s3_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port.unwrap_or(self.port))
     }
 
     /// Create a stream and a bucket with `opensoc stack up`.
@@ -86,15 +147,26 @@ impl Moto {
             &shards.to_string(),
         ]));
         assert!(out.status.success(), "stack up: {}", String::from_utf8_lossy(&out.stderr));
+        if self.s3_port.is_some() {
+            // The lake's bucket belongs in the separate S3 server.
+            let (rt, s3) = self.s3();
+            match rt.block_on(s3.create_bucket().bucket(bucket).send()) {
+                Ok(_) => {}
+                Err(e) => {
+                    let msg = aws_sdk_s3::error::DisplayErrorContext(&e).to_string();
+                    assert!(msg.contains("BucketAlreadyOwnedByYou"), "creating bucket {bucket}: {msg}");
+                }
+            }
+        }
     }
 
     fn s3(&self) -> (tokio::runtime::Runtime, aws_sdk_s3::Client) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let conf = rt.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(self.endpoint())
+                .endpoint_url(self.s3_endpoint())
                 .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "e2e"))
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "e2e"))
                 .load(),
         );
         (rt, aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build()))
@@ -161,8 +233,10 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -332,7 +406,7 @@ fn garbage_on_the_stream_is_quarantined_with_reasons_and_the_rest_lands() {
         let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(moto.endpoint())
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_kinesis::config::Credentials::new("test", "test", None, None, "t"))
+            .credentials_provider(aws_sdk_kinesis::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
             .load()
             .await;
         let k = aws_sdk_kinesis::Client::new(&conf);

@@ -7,6 +7,8 @@ mod carve;
 mod cli;
 mod cloud;
 mod community_id;
+#[cfg(feature = "docker")]
+mod containers;
 mod corpus;
 mod faults;
 mod lambda;
