@@ -28,10 +28,11 @@
 //! length is checked and decompression stops at the declared size, which
 //! may not exceed [`MAX_PAYLOAD_BYTES`] (no zstd bombs).
 
-use std::io::{Cursor, Read};
+use std::io::Read;
 
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::StreamWriter;
 
 use crate::Table;
@@ -287,21 +288,31 @@ impl<'a> Envelope<'a> {
     pub fn rows(&self) -> Result<(Table, Vec<RecordBatch>), EnvelopeError> {
         let table = Table::from_name(&self.header.label)
             .ok_or_else(|| EnvelopeError::UnknownTable(self.header.label.clone()))?;
-        let payload = self.decompress()?;
         let bad = |e: String| EnvelopeError::Rows(e);
-        let reader = StreamReader::try_new(Cursor::new(payload), None).map_err(|e| bad(e.to_string()))?;
+        // The push decoder slices the payload it is given: a length in a
+        // message that points past the payload is an error, never an
+        // allocation of that length (the pull reader allocates first, so a
+        // forged 2 GB length was a 2 GB allocation).
+        let mut payload = Buffer::from_vec(self.decompress()?);
+        let mut decoder = StreamDecoder::new();
         let expected = table.schema();
-        if !schemas_match(reader.schema().as_ref(), &expected) {
-            return Err(bad(format!("schema differs from the {} table's", table.name())));
-        }
         let mut out = Vec::new();
-        for b in reader {
-            let b = b.map_err(|e| bad(e.to_string()))?;
+        while let Some(b) = decoder.decode(&mut payload).map_err(|e| bad(e.to_string()))? {
+            if !schemas_match(b.schema().as_ref(), &expected) {
+                return Err(bad(format!("schema differs from the {} table's", table.name())));
+            }
             // Rebuild with the canonical schema (metadata and all).
             let b = RecordBatch::try_new(expected.clone(), b.columns().to_vec()).map_err(|e| bad(e.to_string()))?;
             out.push(b);
         }
-        Ok((table, out))
+        decoder.finish().map_err(|e| bad(format!("cut short: {e}")))?;
+        match decoder.schema() {
+            None => Err(bad("no Arrow IPC schema message".into())),
+            Some(s) if !schemas_match(s.as_ref(), &expected) => {
+                Err(bad(format!("schema differs from the {} table's", table.name())))
+            }
+            Some(_) => Ok((table, out)),
+        }
     }
 
     /// The entries of a `logs` record.
@@ -661,5 +672,42 @@ mod tests {
         assert!(matches!(Envelope::parse(&wrong).unwrap().rows(), Err(EnvelopeError::Rows(_))));
         let unknown = w.record(Kind::Rows, "nope", 1, 0, &q).unwrap();
         assert!(matches!(Envelope::parse(&unknown).unwrap().rows(), Err(EnvelopeError::UnknownTable(_))));
+        // Rows cut short, and rows with nothing in them.
+        let cut = w.record(Kind::Rows, "quarantine", 1, 0, &q[..q.len() - 20]).unwrap();
+        assert!(matches!(Envelope::parse(&cut).unwrap().rows(), Err(EnvelopeError::Rows(_))));
+        let empty = w.record(Kind::Rows, "quarantine", 1, 0, b"").unwrap();
+        assert!(matches!(Envelope::parse(&empty).unwrap().rows(), Err(EnvelopeError::Rows(_))));
+    }
+
+    /// Found by the `envelope` fuzz target: an IPC message whose lengths
+    /// claim far more than the payload holds must be refused without
+    /// allocating what it claims.
+    #[test]
+    fn forged_ipc_lengths_are_errors_not_allocations() {
+        let w = RecordWriter::new("s", 1).unwrap();
+        let ipc = ipc_bytes(&quarantine_batch(3, 10)).unwrap();
+        // The stream: [FFFFFFFF, len, schema message], [FFFFFFFF, len, batch message, body], EOS.
+        let len_at = |at: usize| i32::from_le_bytes(ipc[at + 4..at + 8].try_into().unwrap()) as usize;
+        let batch_at = 8 + len_at(0);
+        let meta = batch_at + 8..batch_at + 8 + len_at(batch_at);
+        let body = arrow_ipc::root_as_message(&ipc[meta.clone()]).unwrap().bodyLength();
+        let needle = body.to_le_bytes();
+        let hits: Vec<usize> = (meta.start..meta.end - 8).filter(|&i| ipc[i..i + 8] == needle).collect();
+        assert_eq!(hits.len(), 1, "the body length appears once in the batch message");
+        // A body of 1 TiB: the pull reader would try to allocate it.
+        let mut forged = ipc.clone();
+        forged[hits[0]..hits[0] + 8].copy_from_slice(&(1i64 << 40).to_le_bytes());
+        let rec = w.record(Kind::Rows, "quarantine", 1, 0, &forged).unwrap();
+        assert!(matches!(Envelope::parse(&rec).unwrap().rows(), Err(EnvelopeError::Rows(_))));
+        // A 2 GB metadata length (the fuzzer's find).
+        let mut forged = ipc.clone();
+        forged[batch_at + 4..batch_at + 8].copy_from_slice(&0x7fff_fff0i32.to_le_bytes());
+        let rec = w.record(Kind::Rows, "quarantine", 1, 0, &forged).unwrap();
+        assert!(matches!(Envelope::parse(&rec).unwrap().rows(), Err(EnvelopeError::Rows(_))));
+        // The fuzzer's input itself.
+        let found = b"OSOC\x01\x01\x00\x00\x0a\x00\x00\xcdDDDDFDDE\x03\x03\x03u\x00\x00\x00\x0b\x03\x03\x03\x03\x04http\x00\x00\x03u\x00\x00\x00\x0b\x00\x00\x00";
+        if let Ok(env) = Envelope::parse_segment(found) {
+            assert!(env.rows().is_err());
+        }
     }
 }
