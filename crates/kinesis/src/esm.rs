@@ -11,7 +11,7 @@
 //! restart resumes where it stopped; starting from the trim horizon ignores
 //! them (and redelivers everything — which exactly-once ingest must absorb).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +22,8 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 use serde::Serialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
 
 /// What the runner invokes: the ingest function's handler.
 pub trait KinesisHandler: Send + Sync + 'static {
@@ -221,13 +222,13 @@ pub async fn run<H: KinesisHandler>(client: Client, cfg: EsmConfig, handler: Arc
     let region = client.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
     let mut shards = list_shards(&client, &cfg.stream).await?;
     if !cfg.shards.is_empty() {
-        shards.retain(|s| cfg.shards.contains(s));
+        shards.retain(|s| cfg.shards.contains(&s.id));
         if shards.is_empty() {
             return Err(EsmError::Kinesis { op: "ListShards", message: format!("no shard named {:?}", cfg.shards) });
         }
     }
     let checkpoints = Checkpoints::load(cfg.checkpoint_file.clone())?;
-    let shared = Arc::new(Shared {
+    let report_of = Arc::new(Shared {
         client,
         cfg,
         arn,
@@ -236,13 +237,11 @@ pub async fn run<H: KinesisHandler>(client: Client, cfg: EsmConfig, handler: Arc
         checkpoints: Mutex::new(checkpoints),
         report: Mutex::new(EsmReport { shards: shards.len() as u64, ..Default::default() }),
     });
-    let tasks: Vec<_> = shards
-        .into_iter()
-        .map(|shard| {
-            let s = shared.clone();
-            tokio::spawn(async move { read_shard(&s, &shard).await })
-        })
-        .collect();
+    let shared = report_of.clone();
+    let tasks = in_lineage_order(shards, move |shard| {
+        let s = shared.clone();
+        async move { read_shard(&s, &shard).await }
+    });
     let mut first_err = None;
     for t in tasks {
         let res = t.await.map_err(|e| EsmError::Kinesis { op: "shard task", message: e.to_string() })?;
@@ -253,11 +252,58 @@ pub async fn run<H: KinesisHandler>(client: Client, cfg: EsmConfig, handler: Arc
     if let Some(e) = first_err {
         return Err(e);
     }
-    let report = shared.report.lock().await.clone();
+    let report = report_of.report.lock().await.clone();
     Ok(report)
 }
 
-async fn list_shards(client: &Client, stream: &str) -> Result<Vec<String>, EsmError> {
+/// Start `work` for every shard, each once its parents' work has ended
+/// successfully — as Lambda does after a reshard, so that records of one
+/// partition key stay in order. Parents outside `shards` are not waited
+/// for. A shard whose parent failed fails without running.
+fn in_lineage_order<F, Fut>(shards: Vec<ShardInfo>, work: F) -> Vec<JoinHandle<Result<(), EsmError>>>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<(), EsmError>> + Send + 'static,
+{
+    // One flag per shard, raised when its work ends well; a flag whose
+    // senders are all gone without being raised means the parent failed.
+    let done: HashMap<String, watch::Sender<bool>> =
+        shards.iter().map(|s| (s.id.clone(), watch::channel(false).0)).collect();
+    shards
+        .into_iter()
+        .map(|shard| {
+            let parents: Vec<(String, watch::Receiver<bool>)> =
+                shard.parents.iter().filter_map(|p| done.get(p).map(|tx| (p.clone(), tx.subscribe()))).collect();
+            let finished = done.get(&shard.id).cloned();
+            let job = work(shard.id.clone());
+            tokio::spawn(async move {
+                for (parent, mut rx) in parents {
+                    if rx.wait_for(|d| *d).await.is_err() {
+                        return Err(EsmError::Kinesis {
+                            op: "parent shard",
+                            message: format!("{} waits for {parent}, which stopped before its end", shard.id),
+                        });
+                    }
+                }
+                let res = job.await;
+                if res.is_ok()
+                    && let Some(tx) = finished
+                {
+                    tx.send_replace(true);
+                }
+                res
+            })
+        })
+        .collect()
+}
+
+/// A shard and the shards it was split or merged from.
+struct ShardInfo {
+    id: String,
+    parents: Vec<String>,
+}
+
+async fn list_shards(client: &Client, stream: &str) -> Result<Vec<ShardInfo>, EsmError> {
     let mut shards = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -266,7 +312,11 @@ async fn list_shards(client: &Client, stream: &str) -> Result<Vec<String>, EsmEr
             None => client.list_shards().stream_name(stream),
         };
         let out = req.send().await.map_err(|e| kinesis_err("ListShards", e))?;
-        shards.extend(out.shards().iter().map(|s| s.shard_id().to_string()));
+        shards.extend(out.shards().iter().map(|s| ShardInfo {
+            id: s.shard_id().to_string(),
+            parents:
+                [s.parent_shard_id(), s.adjacent_parent_shard_id()].into_iter().flatten().map(str::to_string).collect(),
+        }));
         match out.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
             _ => break,
@@ -406,6 +456,67 @@ async fn deliver<H: KinesisHandler>(s: &Shared<H>, shard: &str, records: &[Recor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shard(id: &str, parents: &[&str]) -> ShardInfo {
+        ShardInfo { id: id.into(), parents: parents.iter().map(|p| p.to_string()).collect() }
+    }
+
+    // The moto server does not move new records to a split shard's
+    // children, so the lineage order is tested here, on its own.
+    #[tokio::test]
+    async fn children_start_after_their_parents_end_and_not_after_a_failure() {
+        // p splits into a and b, which merge into m; q is unrelated, and
+        // x's parent is not among the shards read.
+        let shards = vec![
+            shard("m", &["a", "b"]),
+            shard("a", &["p"]),
+            shard("b", &["p"]),
+            shard("p", &[]),
+            shard("q", &[]),
+            shard("x", &["gone"]),
+        ];
+        let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let l = log.clone();
+        let tasks = in_lineage_order(shards, move |id| {
+            let l = l.clone();
+            async move {
+                l.lock().unwrap().push(format!("start {id}"));
+                tokio::time::sleep(Duration::from_millis(if id == "p" { 50 } else { 10 })).await;
+                l.lock().unwrap().push(format!("end {id}"));
+                Ok(())
+            }
+        });
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let log = log.lock().unwrap().clone();
+        let at = |e: &str| log.iter().position(|x| x == e).unwrap_or_else(|| panic!("{e} missing: {log:?}"));
+        assert!(at("end p") < at("start a") && at("end p") < at("start b"), "{log:?}");
+        assert!(at("end a") < at("start m") && at("end b") < at("start m"), "{log:?}");
+        assert!(at("start q") < at("end p") && at("start x") < at("end p"), "no waiting for strangers: {log:?}");
+
+        // A parent that fails stops its children.
+        let ran = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let r = ran.clone();
+        let tasks = in_lineage_order(vec![shard("c", &["p"]), shard("p", &[])], move |id| {
+            let r = r.clone();
+            async move {
+                r.lock().unwrap().push(id.clone());
+                if id == "p" { Err(EsmError::Kinesis { op: "GetRecords", message: "boom".into() }) } else { Ok(()) }
+            }
+        });
+        let results: Vec<_> = futures_join(tasks).await;
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+        assert_eq!(*ran.lock().unwrap(), vec!["p".to_string()]);
+    }
+
+    async fn futures_join(tasks: Vec<JoinHandle<Result<(), EsmError>>>) -> Vec<Result<(), EsmError>> {
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }
     use aws_sdk_kinesis::primitives::Blob;
 
     fn rec(bytes: usize, seq: usize) -> Record {
