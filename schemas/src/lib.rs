@@ -126,6 +126,13 @@ fn flows() -> Vec<Field> {
         f("tunnel", DataType::Utf8),
         f("outer_src_ip", DataType::Utf8),
         f("outer_dst_ip", DataType::Utf8),
+        // Filled by the ingest pipeline's GeoIP enrichment; null without it.
+        f("src_country", DataType::Utf8),
+        f("dst_country", DataType::Utf8),
+        f("src_asn", DataType::Int64),
+        f("dst_asn", DataType::Int64),
+        f("src_as_org", DataType::Utf8),
+        f("dst_as_org", DataType::Utf8),
         req("end_reason", DataType::Utf8),
         req("first_ts_ns", DataType::Int64),
         req("last_ts_ns", DataType::Int64),

@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub struct Config {
     /// Default lake location.
     pub lake: Option<String>,
+    /// Folder of MaxMind databases for GeoIP enrichment.
+    pub geoip: Option<std::path::PathBuf>,
     /// Ingest settings.
     #[serde(default)]
     pub ingest: IngestSection,

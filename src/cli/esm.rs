@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::ValueEnum;
 use opensoc_kinesis::{EsmConfig, KinesisEvent, KinesisEventResponse, KinesisHandler, StartPosition};
 use opensoc_lake::stream::lambda::handle_kinesis_event;
@@ -19,6 +18,8 @@ pub struct EsmArgs {
     pub stream: String,
     #[command(flatten)]
     pub lake: LakeArg,
+    #[command(flatten)]
+    pub geo: super::GeoArg,
     /// Where to start: the saved checkpoints, the oldest record (redelivers
     /// everything; exactly-once ingest adds no row twice), or new records only.
     #[arg(long, value_enum, default_value = "checkpoint")]
@@ -135,7 +136,7 @@ pub async fn run(args: EsmArgs, config: &Config) -> anyhow::Result<u8> {
         }
         None => {
             let location = LakeLocation::parse(&config.lake(args.lake.lake.as_deref())?)?;
-            let lake = Arc::new(Lake::open(location).await.context("opening the lake")?);
+            let lake = Arc::new(super::open_lake(location, &args.geo, config).await?);
             opensoc_kinesis::esm::run(client, cfg, Arc::new(IngestHandler { lake })).await?
         }
     };

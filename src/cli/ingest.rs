@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use opensoc_lake::ingest::{FileReport, Ingestor, Totals};
@@ -20,6 +19,8 @@ pub struct IngestArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub lake: LakeArg,
+    #[command(flatten)]
+    pub geo: super::GeoArg,
     /// Report format: a table, or one JSON object per file and a totals object.
     #[arg(long, value_enum, default_value = "table")]
     pub format: IngestFormat,
@@ -94,7 +95,7 @@ pub async fn run(args: IngestArgs, config: &Config) -> anyhow::Result<u8> {
     if let Some(m) = args.batch_mib {
         cfg.batch_bytes = m.max(1) << 20;
     }
-    let lake = Arc::new(Lake::open(location).await.context("opening the lake")?);
+    let lake = Arc::new(super::open_lake(location, &args.geo, config).await?);
     let (reports, totals, elapsed) = ingest_files(lake, cfg, &files, !args.no_progress).await?;
     match args.format {
         IngestFormat::Json => {

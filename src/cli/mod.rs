@@ -12,6 +12,7 @@ mod time;
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use opensoc_lake::output::OutputFormat;
 use tracing_subscriber::EnvFilter;
@@ -81,6 +82,35 @@ pub struct LakeArg {
     /// Lake location: a folder, or s3://bucket/prefix.
     #[arg(long, env = "OPENSOC_LAKE")]
     pub lake: Option<String>,
+}
+
+/// GeoIP enrichment of the `flows` table.
+#[derive(Debug, clap::Args)]
+pub struct GeoArg {
+    /// Folder of MaxMind databases (GeoIP2/GeoLite2 City or Country, ASN,
+    /// Anonymous IP): fills flows' src/dst country and ASN columns.
+    #[arg(long, env = "OPENSOC_GEOIP")]
+    pub geoip: Option<std::path::PathBuf>,
+}
+
+/// Open (and create) the lake, with GeoIP enrichment when a folder is given
+/// by flag, environment or the config file.
+pub async fn open_lake(
+    location: opensoc_lake::LakeLocation,
+    geo: &GeoArg,
+    config: &Config,
+) -> anyhow::Result<opensoc_lake::Lake> {
+    // The databases first: a bad folder fails before the lake is touched.
+    let enricher = match geo.geoip.clone().or_else(|| config.geoip.clone()) {
+        Some(dir) => Some(opensoc_enrich::flows::GeoEnricher::open(&dir).context("loading the GeoIP databases")?),
+        None => None,
+    };
+    let mut lake = opensoc_lake::Lake::open(location).await.context("opening the lake")?;
+    if let Some(geo) = enricher {
+        tracing::info!(databases = %geo.describe(), "GeoIP enrichment on");
+        lake = lake.with_geoip(geo);
+    }
+    Ok(lake)
 }
 
 #[derive(Debug, Subcommand)]

@@ -314,8 +314,6 @@ impl GeoDatabases {
 mod tests {
     use super::*;
     use serde_json::Value;
-    use std::collections::BTreeMap;
-    use std::net::Ipv6Addr;
 
     /// MaxMind's test databases and the JSON they were built from.
     fn geoip_dir() -> PathBuf {
@@ -332,41 +330,8 @@ mod tests {
         dir
     }
 
-    /// A network of the source JSON as an IPv6 prefix (IPv4 sits at ::/96,
-    /// as in the databases' tree).
-    fn prefix(cidr: &str) -> (u128, u32) {
-        let (addr, len) = cidr.split_once('/').unwrap();
-        let len: u32 = len.parse().unwrap();
-        match addr.parse::<IpAddr>().unwrap() {
-            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 96 + len),
-            IpAddr::V6(v6) => (u128::from(v6), len),
-        }
-    }
-
-    fn contains((net, len): (u128, u32), addr: u128) -> bool {
-        len == 0 || (net ^ addr) >> (128 - len) == 0
-    }
-
-    /// For every network in `json`: its first address, and the record of the
-    /// most specific network of the file that holds that address (which is
-    /// what a lookup must return).
     fn expectations(json: &str) -> Vec<(IpAddr, Value)> {
-        let path = geoip_dir().join(json);
-        let list: Vec<BTreeMap<String, Value>> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let nets: Vec<((u128, u32), &String, &Value)> =
-            list.iter().flat_map(|m| m.iter()).map(|(cidr, v)| (prefix(cidr), cidr, v)).collect();
-        nets.iter()
-            .map(|&((net, _), cidr, _)| {
-                let best = nets.iter().filter(|(p, _, _)| contains(*p, net)).max_by_key(|(p, _, _)| p.1).unwrap();
-                let first = cidr.split_once('/').unwrap().0.parse::<IpAddr>().unwrap();
-                // An IPv4 network is looked up as IPv4, a ::a.b.c.d one as IPv6.
-                let ip = match first {
-                    IpAddr::V4(v4) => IpAddr::V4(v4),
-                    IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6))),
-                };
-                (ip, best.2.clone())
-            })
-            .collect()
+        crate::source_json::networks(&geoip_dir().join(json)).unwrap()
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::{LakeError, LakeLocation};
 pub struct Lake {
     location: LakeLocation,
     tables: Mutex<BTreeMap<Table, DeltaTable>>,
+    geo: Option<std::sync::Arc<opensoc_enrich::flows::GeoEnricher>>,
 }
 
 /// What one append committed.
@@ -37,7 +38,7 @@ pub struct Committed {
 impl Lake {
     /// Open a lake, creating any table that does not exist yet.
     pub async fn open(location: LakeLocation) -> Result<Self, LakeError> {
-        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()) };
+        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()), geo: None };
         for t in Table::ALL {
             lake.ensure(t).await?;
         }
@@ -46,7 +47,7 @@ impl Lake {
 
     /// Open an existing lake for reading; tables that do not exist are skipped.
     pub async fn open_existing(location: LakeLocation) -> Result<Self, LakeError> {
-        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()) };
+        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()), geo: None };
         for t in Table::ALL {
             if let Some(dir) = lake.local_table_dir(t)
                 && !dir.join("_delta_log").is_dir()
@@ -59,6 +60,13 @@ impl Lake {
             }
         }
         Ok(lake)
+    }
+
+    /// Fill the `flows` table's GeoIP columns (countries, ASNs) on every
+    /// append from these databases.
+    pub fn with_geoip(mut self, geo: opensoc_enrich::flows::GeoEnricher) -> Self {
+        self.geo = Some(std::sync::Arc::new(geo));
+        self
     }
 
     /// Where the lake is.
@@ -143,6 +151,19 @@ impl Lake {
         commit: Option<CommitProperties>,
     ) -> Result<Committed, LakeError> {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
+        let batches = match (&self.geo, t) {
+            (Some(geo), Table::Flows) => {
+                let geo = geo.clone();
+                // Lookups are CPU work: off the async threads.
+                tokio::task::spawn_blocking(move || {
+                    batches.iter().map(|b| geo.enrich_flows(b)).collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .map_err(|e| LakeError::Enrich(e.to_string()))?
+                .map_err(|e| LakeError::Enrich(e.to_string()))?
+            }
+            _ => batches,
+        };
         let mut write = base
             .write(batches)
             .with_save_mode(SaveMode::Append)

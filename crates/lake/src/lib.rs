@@ -20,6 +20,9 @@ pub use opensoc_schemas::Table;
 /// Errors of the lake library.
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
+    /// Enrichment failed (a damaged GeoIP database).
+    #[error("enrichment: {0}")]
+    Enrich(String),
     /// The lake location could not be understood or prepared.
     #[error("invalid lake location {spec:?}: {reason}")]
     InvalidLocation {

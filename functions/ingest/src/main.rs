@@ -5,6 +5,8 @@
 //! - `OPENSOC_LAKE` (required): the lake root, e.g. `s3://bucket/lake`;
 //! - the AWS SDK's standard variables (`AWS_REGION`, and `AWS_ENDPOINT_URL`
 //!   to use a local server);
+//! - `OPENSOC_GEOIP` (optional): a folder of MaxMind databases (e.g. a
+//!   Lambda layer at `/opt/geoip`) to fill flows' country and ASN columns;
 //! - `RUST_LOG` (default `info`, with delta-rs's own chatter at `warn`).
 //!   Logs are JSON lines, one summary per delivery ("delivery ingested").
 
@@ -40,7 +42,18 @@ async fn main() -> Result<(), Error> {
         .init();
     let spec = std::env::var("OPENSOC_LAKE").context("OPENSOC_LAKE is not set (e.g. s3://bucket/lake)")?;
     let location = LakeLocation::parse(&spec)?;
+    // GeoIP databases shipped with the function (a layer or the package),
+    // loaded first so that a bad folder fails the cold start at once.
+    let geo = match std::env::var_os("OPENSOC_GEOIP") {
+        Some(dir) => Some(opensoc_enrich::flows::GeoEnricher::open(&dir).context("loading the GeoIP databases")?),
+        None => None,
+    };
     // Opened once per cold start; tables are created when missing.
-    let lake = Arc::new(Lake::open(location).await.context("opening the lake")?);
+    let mut lake = Lake::open(location).await.context("opening the lake")?;
+    if let Some(geo) = geo {
+        tracing::info!(databases = %geo.describe(), "GeoIP enrichment on");
+        lake = lake.with_geoip(geo);
+    }
+    let lake = Arc::new(lake);
     lambda_runtime::run(service_fn(move |ev| handler(lake.clone(), ev))).await
 }
