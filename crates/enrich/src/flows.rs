@@ -76,7 +76,7 @@ impl GeoEnricher {
 }
 
 /// The enrichment columns, in the order of the `flows` schema.
-pub const GEO_COLUMNS: [&str; 6] = ["src_country", "dst_country", "src_asn", "dst_asn", "src_as_org", "dst_as_org"];
+pub const GEO_COLUMNS: [&str; 6] = opensoc_schemas::ENRICHMENT_COLUMNS;
 
 fn strings<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b StringArray, EnrichError> {
     batch

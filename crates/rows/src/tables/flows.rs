@@ -78,6 +78,11 @@ impl FlowRows {
                 ("tunnel", str_col(rows.iter().map(|(r, _)| r.tunnel.map(|t| t.kind.as_str())))),
                 ("outer_src_ip", str_col(outer_src.iter().map(|s| s.as_deref()))),
                 ("outer_dst_ip", str_col(outer_dst.iter().map(|s| s.as_deref()))),
+                ("end_reason", str_col(rows.iter().map(|(r, _)| Some(r.end_reason.as_str())))),
+                ("first_ts_ns", i64_col(rows.iter().map(|(r, _)| Some(r.first_ts_ns)))),
+                ("last_ts_ns", i64_col(rows.iter().map(|(r, _)| Some(r.last_ts_ns)))),
+                ("sensor_id", str_col(rows.iter().map(|_| Some(sensor_id)))),
+                ("source", str_col(rows.iter().map(|(_, s)| Some(sources[*s].as_str())))),
                 // GeoIP columns are the ingest pipeline's to fill.
                 ("src_country", str_col(rows.iter().map(|_| None))),
                 ("dst_country", str_col(rows.iter().map(|_| None))),
@@ -85,11 +90,6 @@ impl FlowRows {
                 ("dst_asn", i64_col(rows.iter().map(|_| None))),
                 ("src_as_org", str_col(rows.iter().map(|_| None))),
                 ("dst_as_org", str_col(rows.iter().map(|_| None))),
-                ("end_reason", str_col(rows.iter().map(|(r, _)| Some(r.end_reason.as_str())))),
-                ("first_ts_ns", i64_col(rows.iter().map(|(r, _)| Some(r.first_ts_ns)))),
-                ("last_ts_ns", i64_col(rows.iter().map(|(r, _)| Some(r.last_ts_ns)))),
-                ("sensor_id", str_col(rows.iter().map(|_| Some(sensor_id)))),
-                ("source", str_col(rows.iter().map(|(_, s)| Some(sources[*s].as_str())))),
                 ("event_date", date_col(rows.iter().map(|(r, _)| r.first_ts_ns))),
             ],
         )?;
