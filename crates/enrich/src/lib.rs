@@ -1,7 +1,9 @@
 //! OpenSOC enrichment inside the ingest pipeline: GeoIP and ASN of the
-//! endpoints (threat intelligence, log parsing and detection follow).
+//! endpoints, threat-intelligence indicators and their matching (log
+//! parsing and detection follow).
 
 pub mod flows;
 pub mod geo;
+pub mod intel;
 #[cfg(any(test, feature = "source-json"))]
 pub mod source_json;
