@@ -39,12 +39,22 @@ pub enum Table {
     Quarantine,
     /// Log events: syslog, Zeek, Suricata EVE, JSON lines, third-party records.
     Logs,
+    /// Threat-intelligence indicators, one row per indicator per load.
+    Intel,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; 7] =
-        [Table::Flows, Table::Packets, Table::Dns, Table::Http, Table::Tls, Table::Quarantine, Table::Logs];
+    pub const ALL: [Table; 8] = [
+        Table::Flows,
+        Table::Packets,
+        Table::Dns,
+        Table::Http,
+        Table::Tls,
+        Table::Quarantine,
+        Table::Logs,
+        Table::Intel,
+    ];
 
     /// The table's name (also its folder under the lake root).
     pub fn name(self) -> &'static str {
@@ -56,6 +66,7 @@ impl Table {
             Table::Tls => "tls",
             Table::Quarantine => "quarantine",
             Table::Logs => "logs",
+            Table::Intel => "intel",
         }
     }
 
@@ -74,6 +85,7 @@ impl Table {
             Table::Tls => tls(),
             Table::Quarantine => quarantine(),
             Table::Logs => logs(),
+            Table::Intel => intel(),
         };
         Arc::new(Schema::new(fields))
     }
@@ -273,6 +285,22 @@ fn logs() -> Vec<Field> {
         req("origin", DataType::Utf8),
         req("sensor_id", DataType::Utf8),
         req("raw", DataType::Binary),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]
+}
+
+fn intel() -> Vec<Field> {
+    vec![
+        req("kind", DataType::Utf8),
+        req("value", DataType::Utf8),
+        req("source", DataType::Utf8),
+        f("confidence", DataType::Int32),
+        f("first_seen", ts_type()),
+        f("last_seen", ts_type()),
+        f("expires", ts_type()),
+        f("description", DataType::Utf8),
+        req("loaded_at", ts_type()),
+        req("feed_file", DataType::Utf8),
         req(PARTITION_COLUMN, DataType::Date32),
     ]
 }

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod esm;
 mod ingest;
+mod intel;
 mod query;
 mod stack;
 mod time;
@@ -140,6 +141,8 @@ pub enum Command {
     /// Local stand-ins without Docker: the moto server (S3 + Kinesis) with
     /// the stream and bucket created.
     Stack(stack::StackArgs),
+    /// Threat intelligence: load indicator feeds into the `intel` table.
+    Intel(intel::IntelArgs),
 }
 
 /// Set up logging on stderr.
@@ -172,5 +175,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Bench(a) => bench::run(a, &config).await,
         Command::Esm(a) => esm::run(a, &config).await,
         Command::Stack(a) => stack::run(a).await,
+        Command::Intel(a) => intel::run(a, &config).await,
     }
 }

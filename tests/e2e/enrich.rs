@@ -66,3 +66,33 @@ fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_sourc
     assert!(stderr.contains("no MaxMind database"), "{stderr}");
     assert!(!dir.path().join("l3/flows").exists(), "no table was created");
 }
+
+#[test]
+fn intel_load_stores_every_good_indicator_and_reports_each_bad_one() {
+    let feeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/enrich/testdata/intel");
+    let files: Vec<_> =
+        ["stix-bundle.json", "misp-event.json", "drop.txt", "urlhaus.csv"].iter().map(|f| feeds.join(f)).collect();
+    let dir = tempdir();
+    let lake = dir.path().join("lake");
+    let out = run(opensoc().args(["intel", "load", "--format", "json", "--lake"]).arg(&lake).args(&files));
+    assert_eq!(out.status.code(), Some(3), "some items are bad: {}", String::from_utf8_lossy(&out.stderr));
+    let reports: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary: Vec<(u64, u64)> =
+        reports.iter().map(|r| (r["indicators"].as_u64().unwrap(), r["errors"].as_u64().unwrap())).collect();
+    assert_eq!(summary, [(5, 3), (5, 1), (2, 1), (2, 1)], "{reports:?}");
+    let rows = query(&lake, "SELECT source, kind, value FROM intel ORDER BY source, kind, value");
+    assert_eq!(rows.len(), 14);
+    let has = |source: &str, kind: &str, value: &str| {
+        rows.iter().any(|r| r["source"] == source && r["kind"] == kind && r["value"] == value)
+    };
+    assert!(has("stix-bundle", "ip", "2001:db8::/48"));
+    assert!(has("stix-bundle", "hash", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    assert!(has("misp-event", "ip", "192.0.2.77"), "the port of ip|port is dropped");
+    assert!(has("drop", "ip", "1.10.16.0/20"));
+    assert!(has("urlhaus", "url", "https://evil.example.com/a.exe"), "scheme and host lower-cased");
+    let stix =
+        query(&lake, "SELECT confidence, CAST(expires AS VARCHAR) AS expires FROM intel WHERE value = '198.51.100.23'");
+    assert_eq!(stix[0]["confidence"], 85);
+    assert!(stix[0]["expires"].as_str().unwrap().starts_with("2025-01-01"), "{stix:?}");
+}

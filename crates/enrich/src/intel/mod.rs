@@ -9,9 +9,11 @@
 
 pub mod index;
 pub mod load;
+pub mod table;
 
 pub use index::{IntelIndex, Match};
-pub use load::{LoadReport, load_file};
+pub use load::{LoadError, LoadReport, load_file};
+pub use table::intel_batch;
 
 /// What an indicator names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
