@@ -147,6 +147,13 @@ fn parse_time(s: &str) -> Option<i64> {
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
     let mut h = hms.split(':').map(|x| x.parse::<i64>());
     let (hh, mm, ss) = (h.next()?.ok()?, h.next()?.ok()?, h.next()?.ok()?);
+    // Out-of-range fields are not a time (and would overflow below).
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    if !(0..24).contains(&hh) || !(0..60).contains(&mm) || !(0..=60).contains(&ss) {
+        return None;
+    }
     let digits: String = frac.chars().take_while(char::is_ascii_digit).take(9).collect();
     let nanos = if digits.is_empty() { 0 } else { digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32) };
     // Days from the civil date (Howard Hinnant's algorithm).
@@ -156,7 +163,8 @@ fn parse_time(s: &str) -> Option<i64> {
     let doy = (153 * m2 + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hh) * 60 + mm) * 60 * 1_000_000_000 + ss * 1_000_000_000 + nanos)
+    // Nanoseconds in an i64 reach from 1677 to 2262; later dates are not kept.
+    (((days * 24 + hh) * 60 + mm) * 60 + ss).checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 /// Read a feed file; the format comes from its content (JSON: STIX or MISP)
@@ -168,13 +176,21 @@ pub fn load_file(path: &Path, source: &str) -> Result<LoadReport, LoadError> {
         return Err(LoadError::TooLarge { path: p, bytes: meta.len() });
     }
     let bytes = std::fs::read(path).map_err(|e| LoadError::Io { path: p.clone(), source: e })?;
-    let text = String::from_utf8_lossy(&bytes);
+    let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    load_bytes(&bytes, csv, source).map_err(|message| LoadError::Format { path: p, message })
+}
+
+/// Read a feed from memory: JSON (STIX or MISP) by its first character,
+/// else CSV when `csv`, else a plain list. Invalid UTF-8 is replaced, so a
+/// bad byte spoils only its item. `Err` only for JSON that does not parse or
+/// is neither STIX nor MISP.
+pub fn load_bytes(bytes: &[u8], csv: bool, source: &str) -> Result<LoadReport, String> {
+    let text = String::from_utf8_lossy(bytes);
     let first = text.trim_start().chars().next();
     let mut report = if matches!(first, Some('{') | Some('[')) {
-        let json: Value =
-            serde_json::from_str(&text).map_err(|e| LoadError::Format { path: p.clone(), message: e.to_string() })?;
-        load_json(&json, source).map_err(|message| LoadError::Format { path: p.clone(), message })?
-    } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        let json: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        load_json(&json, source)?
+    } else if csv {
         load_csv(&text, source)
     } else {
         load_list(&text, source)
@@ -413,8 +429,9 @@ pub fn load_misp(events: &[&Value], source: &str) -> LoadReport {
             match classify(value) {
                 Ok((kind, value)) => {
                     let mut ind = Indicator::new(kind, value, source);
-                    let secs =
-                        |k: &str| a[k].as_str().and_then(parse_time).or(a[k].as_i64().map(|s| s * 1_000_000_000));
+                    let secs = |k: &str| {
+                        a[k].as_str().and_then(parse_time).or(a[k].as_i64().and_then(|s| s.checked_mul(1_000_000_000)))
+                    };
                     ind.first_seen_ns = secs("first_seen");
                     ind.last_seen_ns = secs("last_seen").or(secs("timestamp"));
                     ind.description = a["comment"].as_str().filter(|c| !c.is_empty()).or(info).map(str::to_string);
@@ -544,5 +561,11 @@ mod tests {
         assert_eq!(parse_time("1700000000"), Some(1_700_000_000_000_000_000));
         assert_eq!(parse_time("None"), None);
         assert_eq!(parse_time("yesterday"), None);
+        // Found by the intel_feeds fuzz target: fields that overflowed.
+        assert_eq!(parse_time("99999999999999-01-01 00:00:00"), None);
+        assert_eq!(parse_time("2023-13-01 00:00:00"), None);
+        assert_eq!(parse_time("2023-01-01 00:00:99999999999999999"), None);
+        assert_eq!(parse_time("9999-12-31T23:59:59Z"), None, "past what i64 nanoseconds hold");
+        assert_eq!(parse_time("2262-01-01T00:00:00Z").map(|t| t > 0), Some(true));
     }
 }

@@ -12,7 +12,7 @@ pub mod load;
 pub mod table;
 
 pub use index::{IntelIndex, Match};
-pub use load::{LoadError, LoadReport, load_file};
+pub use load::{LoadError, LoadReport, load_bytes, load_file};
 pub use table::intel_batch;
 
 /// What an indicator names.
