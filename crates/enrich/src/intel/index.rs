@@ -45,7 +45,42 @@ impl std::hash::Hasher for AddrHasher {
     }
 }
 
-type AddrMap = HashMap<u128, Vec<u32>, std::hash::BuildHasherDefault<AddrHasher>>;
+/// The indicators one key names: nearly always one, so no vector for it.
+#[derive(Debug, Clone)]
+enum Ids {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Ids {
+    /// Add `id` under `key`.
+    fn add<K: std::hash::Hash + Eq, S: std::hash::BuildHasher>(map: &mut HashMap<K, Ids, S>, key: K, id: u32) {
+        match map.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Ids::One(id));
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let ids = o.get_mut();
+                *ids = match std::mem::replace(ids, Ids::One(0)) {
+                    Ids::One(a) => Ids::Many(vec![a, id]),
+                    Ids::Many(mut v) => {
+                        v.push(id);
+                        Ids::Many(v)
+                    }
+                };
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Ids::One(a) => std::slice::from_ref(a),
+            Ids::Many(v) => v,
+        }
+    }
+}
+
+type AddrMap = HashMap<u128, Ids, std::hash::BuildHasherDefault<AddrHasher>>;
 
 /// A matched indicator.
 pub type Match<'a> = &'a Indicator;
@@ -56,9 +91,9 @@ pub struct IntelIndex {
     indicators: Vec<Indicator>,
     /// (prefix length, masked address → indicator ids), longest first.
     nets: Vec<(u8, AddrMap)>,
-    domains: HashMap<String, Vec<u32>>,
-    urls: HashMap<String, Vec<u32>>,
-    hashes: HashMap<String, Vec<u32>>,
+    domains: HashMap<String, Ids>,
+    urls: HashMap<String, Ids>,
+    hashes: HashMap<String, Ids>,
 }
 
 /// An address as IPv6 bits (IPv4 mapped into ::ffff:0:0/96).
@@ -100,14 +135,14 @@ impl IntelIndex {
             let id = id as u32;
             match ind.kind {
                 IndicatorKind::Ip => match parse_network(&ind.value) {
-                    Some((net, len)) => nets.entry(len).or_default().entry(net).or_default().push(id),
+                    Some((net, len)) => Ids::add(nets.entry(len).or_default(), net, id),
                     None => skipped += 1,
                 },
                 IndicatorKind::Domain => {
-                    ix.domains.entry(ind.value.trim_end_matches('.').to_ascii_lowercase()).or_default().push(id)
+                    Ids::add(&mut ix.domains, ind.value.trim_end_matches('.').to_ascii_lowercase(), id)
                 }
-                IndicatorKind::Url => ix.urls.entry(normalise_url(&ind.value)).or_default().push(id),
-                IndicatorKind::Hash => ix.hashes.entry(ind.value.to_ascii_lowercase()).or_default().push(id),
+                IndicatorKind::Url => Ids::add(&mut ix.urls, normalise_url(&ind.value), id),
+                IndicatorKind::Hash => Ids::add(&mut ix.hashes, ind.value.to_ascii_lowercase(), id),
             }
         }
         if skipped > 0 {
@@ -129,8 +164,8 @@ impl IntelIndex {
         self.indicators.is_empty()
     }
 
-    fn emit<'a>(&'a self, ids: Option<&Vec<u32>>, at_ns: i64, f: &mut impl FnMut(Match<'a>)) {
-        for &id in ids.into_iter().flatten() {
+    fn emit<'a>(&'a self, ids: Option<&Ids>, at_ns: i64, f: &mut impl FnMut(Match<'a>)) {
+        for &id in ids.map(Ids::as_slice).unwrap_or_default() {
             let ind = &self.indicators[id as usize];
             if ind.valid_at(at_ns) {
                 f(ind);

@@ -214,6 +214,7 @@ fn load_json(json: &Value, source: &str) -> Result<LoadReport, String> {
 
 /// A plain list.
 pub fn load_list(text: &str, source: &str) -> LoadReport {
+    let source: std::sync::Arc<str> = source.into();
     let mut r = LoadReport::default();
     for (n, line) in text.lines().enumerate() {
         let v = line.split(['#', ';']).next().unwrap_or("").trim();
@@ -221,7 +222,7 @@ pub fn load_list(text: &str, source: &str) -> LoadReport {
             continue;
         }
         match classify(v) {
-            Ok((kind, value)) => r.indicators.push(Indicator::new(kind, value, source)),
+            Ok((kind, value)) => r.indicators.push(Indicator::new(kind, value, source.clone())),
             Err(e) => r.errors.push(format!("line {}: {e}", n + 1)),
         }
     }
@@ -267,6 +268,7 @@ const VALUE_COLUMNS: [&str; 13] = [
 
 /// A CSV feed.
 pub fn load_csv(text: &str, source: &str) -> LoadReport {
+    let source: std::sync::Arc<str> = source.into();
     let mut r = LoadReport::default();
     let mut header: Option<Vec<String>> = None;
     let mut last_comment: Option<&str> = None;
@@ -314,7 +316,7 @@ pub fn load_csv(text: &str, source: &str) -> LoadReport {
         };
         match classify(v) {
             Ok((kind, value)) => {
-                let mut ind = Indicator::new(kind, value, source);
+                let mut ind = Indicator::new(kind, value, source.clone());
                 ind.first_seen_ns = get(c.1).and_then(parse_time);
                 ind.last_seen_ns = get(c.2).and_then(parse_time);
                 ind.confidence = get(c.3).and_then(|s| s.parse::<u8>().ok()).map(|x| x.min(100));
@@ -370,6 +372,7 @@ fn stix_pattern(p: &str) -> Result<Vec<(IndicatorKind, String)>, String> {
 
 /// A STIX 2.1 bundle.
 pub fn load_stix(bundle: &Value, source: &str) -> LoadReport {
+    let source: std::sync::Arc<str> = source.into();
     let mut r = LoadReport::default();
     let Some(objects) = bundle["objects"].as_array() else {
         r.errors.push("a bundle without objects".into());
@@ -391,7 +394,7 @@ pub fn load_stix(bundle: &Value, source: &str) -> LoadReport {
         match stix_pattern(pattern) {
             Ok(values) => {
                 for (kind, value) in values {
-                    let mut ind = Indicator::new(kind, value, source);
+                    let mut ind = Indicator::new(kind, value, source.clone());
                     ind.first_seen_ns = o["valid_from"].as_str().and_then(parse_time);
                     ind.last_seen_ns = o["modified"].as_str().and_then(parse_time);
                     ind.expires_ns = o["valid_until"].as_str().and_then(parse_time);
@@ -408,6 +411,7 @@ pub fn load_stix(bundle: &Value, source: &str) -> LoadReport {
 
 /// MISP events.
 pub fn load_misp(events: &[&Value], source: &str) -> LoadReport {
+    let source: std::sync::Arc<str> = source.into();
     let mut r = LoadReport::default();
     for (e, event) in events.iter().enumerate() {
         let info = event["info"].as_str();
@@ -428,7 +432,7 @@ pub fn load_misp(events: &[&Value], source: &str) -> LoadReport {
             };
             match classify(value) {
                 Ok((kind, value)) => {
-                    let mut ind = Indicator::new(kind, value, source);
+                    let mut ind = Indicator::new(kind, value, source.clone());
                     let secs = |k: &str| {
                         a[k].as_str().and_then(parse_time).or(a[k].as_i64().and_then(|s| s.checked_mul(1_000_000_000)))
                     };
@@ -447,7 +451,7 @@ pub fn load_misp(events: &[&Value], source: &str) -> LoadReport {
 /// Merge duplicates (kind, value, source): the widest seen range, the
 /// latest expiry, the highest confidence.
 fn merge(indicators: Vec<Indicator>) -> Vec<Indicator> {
-    let mut at: HashMap<(IndicatorKind, String, String), usize> = HashMap::new();
+    let mut at: HashMap<(IndicatorKind, String, std::sync::Arc<str>), usize> = HashMap::new();
     let mut out: Vec<Indicator> = Vec::with_capacity(indicators.len());
     for ind in indicators {
         let key = (ind.kind, ind.value.clone(), ind.source.clone());

@@ -47,8 +47,8 @@ pub struct Indicator {
     pub kind: IndicatorKind,
     /// The value, normalised (lower-case domains and hashes, CIDR text for networks).
     pub value: String,
-    /// The feed it came from.
-    pub source: String,
+    /// The feed it came from (shared by every indicator of a load).
+    pub source: std::sync::Arc<str>,
     /// Confidence, 0–100, when the feed says.
     pub confidence: Option<u8>,
     /// First seen (ns since the epoch), when the feed says.
@@ -63,7 +63,7 @@ pub struct Indicator {
 
 impl Indicator {
     /// An indicator of `kind` with nothing but its value and source.
-    pub fn new(kind: IndicatorKind, value: impl Into<String>, source: impl Into<String>) -> Indicator {
+    pub fn new(kind: IndicatorKind, value: impl Into<String>, source: impl Into<std::sync::Arc<str>>) -> Indicator {
         Indicator {
             kind,
             value: value.into(),

@@ -24,7 +24,7 @@ pub fn intel_batch(
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(indicators.iter().map(|i| i.kind.as_str()))),
         Arc::new(StringArray::from_iter_values(indicators.iter().map(|i| i.value.as_str()))),
-        Arc::new(StringArray::from_iter_values(indicators.iter().map(|i| i.source.as_str()))),
+        Arc::new(StringArray::from_iter_values(indicators.iter().map(|i| &*i.source))),
         Arc::new(Int32Array::from_iter(indicators.iter().map(|i| i.confidence.map(i32::from)))),
         ts(indicators.iter().map(|i| i.first_seen_ns)),
         ts(indicators.iter().map(|i| i.last_seen_ns)),
