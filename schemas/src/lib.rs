@@ -41,11 +41,14 @@ pub enum Table {
     Logs,
     /// Threat-intelligence indicators, one row per indicator per load.
     Intel,
+    /// Findings: what detection flagged, scored and enriched (OCSF
+    /// Detection Finding, 2004).
+    Findings,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Flows,
         Table::Packets,
         Table::Dns,
@@ -54,6 +57,7 @@ impl Table {
         Table::Quarantine,
         Table::Logs,
         Table::Intel,
+        Table::Findings,
     ];
 
     /// The table's name (also its folder under the lake root).
@@ -67,6 +71,7 @@ impl Table {
             Table::Quarantine => "quarantine",
             Table::Logs => "logs",
             Table::Intel => "intel",
+            Table::Findings => "findings",
         }
     }
 
@@ -86,6 +91,7 @@ impl Table {
             Table::Quarantine => quarantine(),
             Table::Logs => logs(),
             Table::Intel => intel(),
+            Table::Findings => findings(),
         };
         Arc::new(Schema::new(fields))
     }
@@ -303,6 +309,37 @@ fn intel() -> Vec<Field> {
         req("feed_file", DataType::Utf8),
         req(PARTITION_COLUMN, DataType::Date32),
     ]
+}
+
+fn findings() -> Vec<Field> {
+    let mut v = vec![
+        req("time", ts_type()),
+        req("rule", DataType::Utf8),
+        req("score", DataType::Int32),
+        req("severity", DataType::Utf8),
+    ];
+    v.extend(endpoints());
+    v.extend([
+        req("matched_field", DataType::Utf8),
+        req("indicator", DataType::Utf8),
+        req("indicator_kind", DataType::Utf8),
+        f("intel_sources", utf8_list()),
+        f("description", DataType::Utf8),
+        req("source_table", DataType::Utf8),
+        f("carve_from", ts_type()),
+        f("carve_to", ts_type()),
+        req("time_ns", DataType::Int64),
+        req("sensor_id", DataType::Utf8),
+        // Filled by GeoIP enrichment, as in flows.
+        f("src_country", DataType::Utf8),
+        f("dst_country", DataType::Utf8),
+        f("src_asn", DataType::Int64),
+        f("dst_asn", DataType::Int64),
+        f("src_as_org", DataType::Utf8),
+        f("dst_as_org", DataType::Utf8),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]);
+    v
 }
 
 #[cfg(test)]

@@ -111,6 +111,11 @@ pub async fn open_lake(
         tracing::info!(databases = %geo.describe(), "GeoIP enrichment on");
         lake = lake.with_geoip(geo);
     }
+    // Indicators loaded with `opensoc intel load` are matched as rows arrive.
+    let (lake, indicators) = lake.with_intel_from_table().await.context("reading the intel table")?;
+    if indicators > 0 {
+        tracing::info!(indicators, "threat-intel matching on: hits go to the findings table");
+    }
     Ok(lake)
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use opensoc_enrich::source_json::SourceJson;
 use serde_json::Value;
 
-use crate::cloud::demo_captures;
+use crate::cloud::{Moto, demo_captures};
 use crate::support::{opensoc, query, run, shared_data, tempdir};
 
 #[test]
@@ -95,4 +95,117 @@ fn intel_load_stores_every_good_indicator_and_reports_each_bad_one() {
         query(&lake, "SELECT confidence, CAST(expires AS VARCHAR) AS expires FROM intel WHERE value = '198.51.100.23'");
     assert_eq!(stix[0]["confidence"], 85);
     assert!(stix[0]["expires"].as_str().unwrap().starts_with("2025-01-01"), "{stix:?}");
+}
+
+#[test]
+fn an_intel_hit_becomes_a_finding_with_geo_asn_and_a_carvable_flow() {
+    let geoip = shared_data().join("geoip");
+    let dir = tempdir();
+    // Which demo addresses the test ASN database knows, and a DNS name.
+    let scout = dir.path().join("scout");
+    let out = run(opensoc()
+        .args(["ingest", "--no-progress", "--geoip"])
+        .arg(&geoip)
+        .arg("--lake")
+        .arg(&scout)
+        .args(demo_captures()));
+    assert!(matches!(out.status.code(), Some(0 | 3)));
+    let pick = query(&scout, "SELECT dst_ip, dst_asn FROM flows WHERE dst_asn IS NOT NULL ORDER BY dst_ip LIMIT 1");
+    let (ip, asn) = (pick[0]["dst_ip"].as_str().unwrap().to_string(), pick[0]["dst_asn"].clone());
+    let name = query(&scout, "SELECT query FROM dns WHERE query LIKE '%.%.%' ORDER BY query LIMIT 1")[0]["query"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let parent = name.split_once('.').unwrap().1.to_string();
+
+    // The feed lists the address and the name's parent domain.
+    let lake = dir.path().join("lake");
+    let feed = dir.path().join("watchlist.txt");
+    std::fs::write(&feed, format!("# test feed\n{ip}\n{parent}\n")).unwrap();
+    let out = run(opensoc().args(["intel", "load", "--lake"]).arg(&lake).arg(&feed));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(opensoc()
+        .args(["ingest", "--no-progress", "--geoip"])
+        .arg(&geoip)
+        .arg("--lake")
+        .arg(&lake)
+        .args(demo_captures()));
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // One finding per flow that has the address at either end, naming the flow.
+    let flows = query(
+        &lake,
+        &format!("SELECT community_id FROM flows WHERE src_ip = '{ip}' OR dst_ip = '{ip}' ORDER BY community_id"),
+    );
+    let hits = query(
+        &lake,
+        &format!(
+            "SELECT community_id, matched_field, rule, severity, score, intel_sources, dst_asn, \
+             CAST(carve_from AS VARCHAR) AS carve_from FROM findings WHERE indicator = '{ip}' ORDER BY community_id"
+        ),
+    );
+    assert!(!flows.is_empty());
+    assert_eq!(
+        hits.iter().map(|h| h["community_id"].clone()).collect::<Vec<_>>(),
+        flows.iter().map(|f| f["community_id"].clone()).collect::<Vec<_>>()
+    );
+    for h in &hits {
+        assert_eq!(h["rule"], "intel.ip");
+        assert_eq!(h["score"], 50, "no confidence in a plain list: the default");
+        assert_eq!(h["severity"], "Medium");
+        assert_eq!(h["intel_sources"], serde_json::json!(["watchlist"]));
+        if h["matched_field"] == "dst_ip" {
+            assert_eq!(h["dst_asn"], asn, "the finding carries the endpoint's ASN");
+        }
+        assert!(h["carve_from"].is_string());
+    }
+    // Every DNS row under the listed domain is a finding.
+    let dns =
+        query(&lake, &format!("SELECT count(*) AS n FROM dns WHERE query = '{parent}' OR query LIKE '%.{parent}'"));
+    let dns_hits = query(&lake, "SELECT count(*) AS n FROM findings WHERE matched_field = 'dns.query'");
+    assert_eq!(dns_hits[0]["n"], dns[0]["n"]);
+    assert!(dns[0]["n"].as_u64().unwrap() >= 1);
+
+    // The finding's flow carves.
+    let cid = hits[0]["community_id"].as_str().unwrap();
+    let pcap = dir.path().join("hit.pcap");
+    let out = run(opensoc().args(["carve", "--lake"]).arg(&lake).args(["--community-id", cid, "-o"]).arg(&pcap));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::metadata(&pcap).unwrap().len() > 24, "packets carved");
+}
+
+#[test]
+fn findings_from_the_stream_equal_local_ones_and_a_redelivery_adds_none() {
+    let dir = tempdir();
+    // A feed listing every responder address of the demo's DNS servers' flows.
+    let scout = dir.path().join("scout");
+    run(opensoc().args(["ingest", "--no-progress", "--lake"]).arg(&scout).args(demo_captures()));
+    let ips = query(&scout, "SELECT DISTINCT dst_ip FROM flows WHERE dst_port = 53 ORDER BY dst_ip");
+    assert!(!ips.is_empty());
+    let feed = dir.path().join("resolvers.txt");
+    std::fs::write(&feed, ips.iter().map(|r| format!("{}\n", r["dst_ip"].as_str().unwrap())).collect::<String>())
+        .unwrap();
+    let hits = "SELECT count(*) AS n FROM findings";
+
+    // Locally.
+    let local = dir.path().join("local");
+    run(opensoc().args(["intel", "load", "--lake"]).arg(&local).arg(&feed));
+    run(opensoc().args(["ingest", "--no-progress", "--lake"]).arg(&local).args(demo_captures()));
+    let expected = query(&local, hits)[0]["n"].as_u64().unwrap();
+    assert!(expected > 0);
+
+    // Through the stream, then the whole stream again.
+    let moto = Moto::start();
+    moto.stream_and_bucket("intel", "lake-intel", 2);
+    let lake = "s3://lake-intel/lake";
+    let out = run(moto.opensoc().args(["intel", "load", "--lake", lake]).arg(&feed));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(moto.sensor().args(["replay", "--stream", "intel"]).args(demo_captures()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&mut moto.esm("intel", lake, dir.path()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(moto.query(lake, hits)[0]["n"].as_u64(), Some(expected), "the stream finds what local ingest finds");
+    let out = run(moto.esm("intel", lake, dir.path()).args(["--from", "trim-horizon"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(moto.query(lake, hits)[0]["n"].as_u64(), Some(expected), "a redelivery adds no finding");
 }

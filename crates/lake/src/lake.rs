@@ -22,6 +22,7 @@ pub struct Lake {
     location: LakeLocation,
     tables: Mutex<BTreeMap<Table, DeltaTable>>,
     geo: Option<std::sync::Arc<opensoc_enrich::flows::GeoEnricher>>,
+    intel: Option<std::sync::Arc<opensoc_enrich::intel::IntelIndex>>,
 }
 
 /// What one append committed.
@@ -38,7 +39,7 @@ pub struct Committed {
 impl Lake {
     /// Open a lake, creating any table that does not exist yet.
     pub async fn open(location: LakeLocation) -> Result<Self, LakeError> {
-        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()), geo: None };
+        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()), geo: None, intel: None };
         for t in Table::ALL {
             lake.ensure(t).await?;
         }
@@ -47,7 +48,7 @@ impl Lake {
 
     /// Open an existing lake for reading; tables that do not exist are skipped.
     pub async fn open_existing(location: LakeLocation) -> Result<Self, LakeError> {
-        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()), geo: None };
+        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()), geo: None, intel: None };
         for t in Table::ALL {
             if let Some(dir) = lake.local_table_dir(t)
                 && !dir.join("_delta_log").is_dir()
@@ -67,6 +68,25 @@ impl Lake {
     pub fn with_geoip(mut self, geo: opensoc_enrich::flows::GeoEnricher) -> Self {
         self.geo = Some(std::sync::Arc::new(geo));
         self
+    }
+
+    /// Match incoming flows, DNS, HTTP and TLS rows against these
+    /// indicators; hits become `findings` rows (see [`Lake::findings_for`]).
+    pub fn with_intel(mut self, index: opensoc_enrich::intel::IntelIndex) -> Self {
+        self.intel = Some(std::sync::Arc::new(index));
+        self
+    }
+
+    /// The findings a batch of `t` gives against the lake's indicators
+    /// (none without indicators). Pipelines call it where a batch is still
+    /// tied to its input, so findings are committed exactly like the rows
+    /// they come from.
+    pub fn findings_for(&self, t: Table, batch: &RecordBatch) -> Result<Option<RecordBatch>, LakeError> {
+        match &self.intel {
+            Some(ix) => opensoc_enrich::intel::findings::derive(t, batch, ix)
+                .map_err(|e| LakeError::Enrich(format!("findings from {}: {e}", t.name()))),
+            None => Ok(None),
+        }
     }
 
     /// Where the lake is.
@@ -152,7 +172,7 @@ impl Lake {
     ) -> Result<Committed, LakeError> {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         let batches = match (&self.geo, t) {
-            (Some(geo), Table::Flows) => {
+            (Some(geo), Table::Flows | Table::Findings) => {
                 let geo = geo.clone();
                 // Lookups are CPU work: off the async threads.
                 tokio::task::spawn_blocking(move || {

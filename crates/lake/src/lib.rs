@@ -6,6 +6,7 @@
 
 pub mod carve;
 pub mod ingest;
+pub mod intel;
 mod lake;
 mod location;
 pub mod output;

@@ -54,6 +54,9 @@ async fn main() -> Result<(), Error> {
         tracing::info!(databases = %geo.describe(), "GeoIP enrichment on");
         lake = lake.with_geoip(geo);
     }
+    // The intel table's indicators, read once per cold start.
+    let (lake, indicators) = lake.with_intel_from_table().await.context("reading the intel table")?;
+    tracing::info!(indicators, "threat-intel indicators loaded");
     let lake = Arc::new(lake);
     lambda_runtime::run(service_fn(move |ev| handler(lake.clone(), ev))).await
 }

@@ -36,7 +36,12 @@ pub async fn commit_record_batches(
     commit_props: impl Fn(Table) -> Option<CommitProperties>,
 ) -> Result<BatchCommit, LakeError> {
     let mut out = BatchCommit::default();
-    for (table, batch) in batches {
+    let mut findings = Vec::new();
+    for (table, batch) in &batches {
+        findings.extend(lake.findings_for(*table, batch)?);
+    }
+    let findings = findings.into_iter().map(|b| (Table::Findings, b));
+    for (table, batch) in batches.into_iter().chain(findings) {
         out.commits.push(lake.append(table, vec![batch], commit_props(table)).await?);
     }
     Ok(out)

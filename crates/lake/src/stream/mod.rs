@@ -160,6 +160,11 @@ impl<'a> StreamIngestor<'a> {
             report.kpl_user_records += decoded.kpl_user_records;
             report.quarantined += decoded.quarantined;
             for (t, b) in decoded.batches {
+                // Findings ride with the record they come from: committed
+                // with their own per-shard checkpoint, exactly once.
+                if let Some(f) = self.lake.findings_for(t, &b)? {
+                    per_table.entry(Table::Findings).or_default().push((seq.clone(), f));
+                }
                 per_table.entry(t).or_default().push((seq.clone(), b));
             }
             last = last.max(seq);
