@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use deltalake::arrow::array::{Array, AsArray, Int64Array};
-use deltalake::arrow::datatypes::{Int32Type, Int64Type};
+use deltalake::arrow::array::{Array, AsArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use deltalake::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use opensoc_enrich::intel::{Indicator, IndicatorKind, IntelIndex};
 
 use crate::sql::SqlEngine;
@@ -21,44 +21,81 @@ fn kind(s: &str) -> Option<IndicatorKind> {
 }
 
 /// The indicators of the `intel` table, the newest row of each kind, value
-/// and source.
+/// and source (no sort: the newest is kept while reading).
 pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
     let engine = SqlEngine::new(lake).await?;
     let sql = "SELECT kind, value, source, confidence, \
                CAST(first_seen AS BIGINT) AS first_seen, CAST(last_seen AS BIGINT) AS last_seen, \
-               CAST(expires AS BIGINT) AS expires, description \
-               FROM intel ORDER BY loaded_at";
+               CAST(expires AS BIGINT) AS expires, description, CAST(loaded_at AS BIGINT) AS loaded_at \
+               FROM intel";
     let (_, batches) = engine.query(sql).await?;
-    let mut newest: HashMap<(IndicatorKind, String, String), Indicator> = HashMap::new();
+    // DataFusion may hand strings back as views: cast to plain strings.
+    let strings = |b: &RecordBatch, i: usize| {
+        deltalake::arrow::compute::cast(b.column(i), &DataType::Utf8)
+            .ok()
+            .and_then(|c| c.as_string_opt::<i32>().cloned())
+    };
+    let ints = |b: &RecordBatch, i: usize| b.column(i).as_primitive_opt::<Int64Type>().cloned();
+    struct Cols {
+        kind: StringArray,
+        value: StringArray,
+        source: StringArray,
+        desc: StringArray,
+        conf: Option<Int32Array>,
+        first: Option<Int64Array>,
+        last: Option<Int64Array>,
+        expires: Option<Int64Array>,
+        loaded: Option<Int64Array>,
+    }
+    let mut cols = Vec::with_capacity(batches.len());
     for b in &batches {
-        // DataFusion may hand strings back as views: cast to plain strings.
-        let s = |i: usize| {
-            deltalake::arrow::compute::cast(b.column(i), &deltalake::arrow::datatypes::DataType::Utf8)
-                .ok()
-                .and_then(|c| c.as_string_opt::<i32>().cloned())
-        };
-        let (Some(k), Some(v), Some(src), Some(desc)) = (s(0), s(1), s(2), s(7)) else {
+        let (Some(kind), Some(value), Some(source), Some(desc)) =
+            (strings(b, 0), strings(b, 1), strings(b, 2), strings(b, 7))
+        else {
             return Err(LakeError::Enrich("the intel table has unexpected column types".into()));
         };
-        let conf = b.column(3).as_primitive_opt::<Int32Type>().cloned();
-        // Timestamps (µs) cast to BIGINT keep their µs.
-        let us = |i: usize| b.column(i).as_primitive_opt::<Int64Type>().cloned();
-        let (first, last, exp) = (us(4), us(5), us(6));
-        let at_ns = |a: &Option<Int64Array>, r: usize| {
-            a.as_ref().filter(|a| !a.is_null(r)).map(|a| a.value(r).saturating_mul(1000))
-        };
-        for r in 0..b.num_rows() {
-            let Some(kind) = kind(k.value(r)) else { continue };
-            let mut ind = Indicator::new(kind, v.value(r), src.value(r));
-            ind.confidence = conf.as_ref().filter(|c| !c.is_null(r)).map(|c| c.value(r).clamp(0, 100) as u8);
-            ind.first_seen_ns = at_ns(&first, r);
-            ind.last_seen_ns = at_ns(&last, r);
-            ind.expires_ns = at_ns(&exp, r);
-            ind.description = (!desc.is_null(r)).then(|| desc.value(r).to_string());
-            newest.insert((kind, ind.value.clone(), ind.source.to_string()), ind);
+        cols.push(Cols {
+            kind,
+            value,
+            source,
+            desc,
+            conf: b.column(3).as_primitive_opt::<Int32Type>().cloned(),
+            first: ints(b, 4),
+            last: ints(b, 5),
+            expires: ints(b, 6),
+            loaded: ints(b, 8),
+        });
+    }
+    // (kind, value, source) → the newest (loaded_at, batch, row), borrowing the strings.
+    let mut newest: HashMap<(&str, &str, &str), (i64, usize, usize)> = HashMap::new();
+    for (bi, c) in cols.iter().enumerate() {
+        for r in 0..c.kind.len() {
+            let at = c.loaded.as_ref().map_or(0, |l| l.value(r));
+            let key = (c.kind.value(r), c.value.value(r), c.source.value(r));
+            let slot = newest.entry(key).or_insert((at, bi, r));
+            if at > slot.0 {
+                *slot = (at, bi, r);
+            }
         }
     }
-    Ok(newest.into_values().collect())
+    let us_to_ns = |a: &Option<Int64Array>, r: usize| {
+        a.as_ref().filter(|a| !a.is_null(r)).map(|a| a.value(r).saturating_mul(1000))
+    };
+    let mut sources: HashMap<&str, std::sync::Arc<str>> = HashMap::new();
+    let mut out = Vec::with_capacity(newest.len());
+    for ((k, v, src), (_, bi, r)) in newest {
+        let Some(kind) = kind(k) else { continue };
+        let c = &cols[bi];
+        let source = sources.entry(src).or_insert_with(|| std::sync::Arc::from(src)).clone();
+        let mut ind = Indicator::new(kind, v, source);
+        ind.confidence = c.conf.as_ref().filter(|a| !a.is_null(r)).map(|a| a.value(r).clamp(0, 100) as u8);
+        ind.first_seen_ns = us_to_ns(&c.first, r);
+        ind.last_seen_ns = us_to_ns(&c.last, r);
+        ind.expires_ns = us_to_ns(&c.expires, r);
+        ind.description = (!c.desc.is_null(r)).then(|| c.desc.value(r).to_string());
+        out.push(ind);
+    }
+    Ok(out)
 }
 
 impl Lake {
