@@ -110,7 +110,8 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<u8> {
     println!("Carved the largest HTTP flow ({id}): {} packets to {}\n", summary.packets, pcap.display());
     println!("Where everything is:");
     println!("  captures:   {}", captures.display());
-    println!("  lake:       {lake_s}  (Delta tables: flows packets dns http tls quarantine)");
+    let tables: Vec<&str> = opensoc_schemas::Table::ALL.iter().map(|t| t.name()).collect();
+    println!("  lake:       {lake_s}  (Delta tables: {})", tables.join(" "));
     println!("  carved:     {}", pcap.display());
     println!("\nTry next:");
     println!("  opensoc query --lake {lake_s} \"SELECT * FROM dns LIMIT 10\"");
