@@ -129,6 +129,20 @@ fn endpoints() -> Vec<Field> {
 pub const ENRICHMENT_COLUMNS: [&str; 6] =
     ["src_country", "dst_country", "src_asn", "dst_asn", "src_as_org", "dst_as_org"];
 
+/// The [`ENRICHMENT_COLUMNS`] of both endpoints, filled by the ingest
+/// pipeline's GeoIP enrichment (null without it).
+fn enrichment() -> Vec<Field> {
+    let [src_country, dst_country, src_asn, dst_asn, src_as_org, dst_as_org] = ENRICHMENT_COLUMNS;
+    vec![
+        f(src_country, DataType::Utf8),
+        f(dst_country, DataType::Utf8),
+        f(src_asn, DataType::Int64),
+        f(dst_asn, DataType::Int64),
+        f(src_as_org, DataType::Utf8),
+        f(dst_as_org, DataType::Utf8),
+    ]
+}
+
 fn flows() -> Vec<Field> {
     let mut v = vec![req("first_ts", ts_type()), req("last_ts", ts_type())];
     v.extend(endpoints());
@@ -153,17 +167,11 @@ fn flows() -> Vec<Field> {
         req("last_ts_ns", DataType::Int64),
         req("sensor_id", DataType::Utf8),
         f("source", DataType::Utf8),
-        // Filled by the ingest pipeline's GeoIP enrichment; null without it.
-        // Last, past the 32 columns Delta keeps statistics for: min/max of
-        // unsorted countries prune nothing.
-        f("src_country", DataType::Utf8),
-        f("dst_country", DataType::Utf8),
-        f("src_asn", DataType::Int64),
-        f("dst_asn", DataType::Int64),
-        f("src_as_org", DataType::Utf8),
-        f("dst_as_org", DataType::Utf8),
-        req(PARTITION_COLUMN, DataType::Date32),
     ]);
+    // Last, past the 32 columns Delta keeps statistics for: min/max of
+    // unsorted countries prune nothing.
+    v.extend(enrichment());
+    v.push(req(PARTITION_COLUMN, DataType::Date32));
     v
 }
 
@@ -330,15 +338,9 @@ fn findings() -> Vec<Field> {
         f("carve_to", ts_type()),
         req("time_ns", DataType::Int64),
         req("sensor_id", DataType::Utf8),
-        // Filled by GeoIP enrichment, as in flows.
-        f("src_country", DataType::Utf8),
-        f("dst_country", DataType::Utf8),
-        f("src_asn", DataType::Int64),
-        f("dst_asn", DataType::Int64),
-        f("src_as_org", DataType::Utf8),
-        f("dst_as_org", DataType::Utf8),
-        req(PARTITION_COLUMN, DataType::Date32),
     ]);
+    v.extend(enrichment());
+    v.push(req(PARTITION_COLUMN, DataType::Date32));
     v
 }
 
