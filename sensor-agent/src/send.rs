@@ -34,6 +34,11 @@ pub struct Shipment {
     pub on_stored: Option<OnStored>,
 }
 
+/// Hand records to the sender from a blocking thread (an input's reader).
+pub fn send_blocking(tx: &mpsc::Sender<Shipment>, records: Vec<OutRecord>) -> anyhow::Result<()> {
+    tx.blocking_send(records.into()).map_err(|_| anyhow::anyhow!("the stream sender stopped"))
+}
+
 impl From<Vec<OutRecord>> for Shipment {
     fn from(records: Vec<OutRecord>) -> Self {
         Shipment { records, on_stored: None }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::send::Shipment;
+use crate::send::{Shipment, send_blocking};
 use opensoc_net::{FlowConfig, Packet};
 use opensoc_rows::capture::{CaptureFile, FileReport, Fill, PacketHook};
 use opensoc_rows::tables::PacketChunks;
@@ -69,6 +69,21 @@ impl PacketHook for Pacer {
     }
 }
 
+/// An empty batch with the sensor's flow-chunk cap.
+pub fn sensor_batch() -> Batch {
+    Batch { packets: PacketChunks::with_max_chunk_bytes(SENSOR_CHUNK_BYTES), ..Default::default() }
+}
+
+/// Ship what `batch` holds, if anything, as records to `tx` (from a
+/// blocking thread).
+pub fn ship_batch(batch: &mut Batch, shipper: &Shipper, tx: &mpsc::Sender<Shipment>) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let rows = batch.take_record_batches(shipper.sensor_id())?;
+    send_blocking(tx, shipper.rows(&rows)?)
+}
+
 /// Replay `files` (on a blocking thread), sending records to `tx`.
 pub fn replay(
     files: &[PathBuf],
@@ -76,16 +91,9 @@ pub fn replay(
     shipper: &Shipper,
     tx: &mpsc::Sender<Shipment>,
 ) -> anyhow::Result<Vec<FileReport>> {
-    let mut batch = Batch { packets: PacketChunks::with_max_chunk_bytes(SENSOR_CHUNK_BYTES), ..Default::default() };
+    let mut batch = sensor_batch();
     let mut reports = Vec::new();
-    let ship = |batch: &mut Batch| -> anyhow::Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let rows = batch.take_record_batches(shipper.sensor_id())?;
-        let records = shipper.rows(&rows)?;
-        tx.blocking_send(records.into()).map_err(|_| anyhow::anyhow!("the stream sender stopped"))
-    };
+    let ship = |batch: &mut Batch| ship_batch(batch, shipper, tx);
     for path in files {
         let mut file = CaptureFile::open(path, opts.flow, &mut batch, None);
         let mut pacer = Pacer { speed: if let Pace::Original(s) = opts.pace { s.max(1e-6) } else { 1.0 }, start: None };

@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 
 use opensoc_net::{FlowConfig, LinkType, Packet};
 use opensoc_rows::capture::PacketFiler;
-use opensoc_rows::tables::PacketChunks;
 use opensoc_rows::{Batch, BatchLimits};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::CaptureSection;
-use crate::inputs::capture::SENSOR_CHUNK_BYTES;
+use crate::inputs::capture::{sensor_batch, ship_batch};
 use crate::metrics::SensorMetrics;
 use crate::send::Shipment;
 use crate::ship::{Shipper, now_ns};
@@ -108,7 +107,7 @@ impl LiveCapture {
         metrics: &SensorMetrics,
         stop: &watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut batch = Batch { packets: PacketChunks::with_max_chunk_bytes(SENSOR_CHUNK_BYTES), ..Default::default() };
+        let mut batch = sensor_batch();
         let name = format!("if:{}", self.interface);
         let LiveOptions { flow, limits, flush } = opts;
         let mut filer = PacketFiler::new(&name, flow, &mut batch);
@@ -116,14 +115,7 @@ impl LiveCapture {
         let mut index = 0u64;
         let mut counted = 0u64;
         let mut drops_seen = 0u64;
-        let ship = |batch: &mut Batch| -> anyhow::Result<()> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let rows = batch.take_record_batches(shipper.sensor_id())?;
-            let records = shipper.rows(&rows)?;
-            tx.blocking_send(records.into()).map_err(|_| anyhow::anyhow!("the stream sender stopped"))
-        };
+        let ship = |batch: &mut Batch| ship_batch(batch, shipper, tx);
         tracing::info!(interface = %self.interface, linktype = self.linktype.0, "capturing");
         loop {
             let mut timed_out = false;

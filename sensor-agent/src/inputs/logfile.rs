@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use crate::send::Shipment;
+use crate::send::{Shipment, send_blocking};
 use tokio::sync::mpsc;
 
 use crate::ship::{Shipper, now_ns};
@@ -51,7 +51,7 @@ pub fn replay_file(
         }
         let recs = shipper.logs(kind, lines.iter().map(|(t, l)| (*t, origin.as_str(), l.as_slice())))?;
         lines.clear();
-        tx.blocking_send(recs.into()).map_err(|_| anyhow::anyhow!("the stream sender stopped"))
+        send_blocking(tx, recs)
     };
     loop {
         buf.clear();
