@@ -105,6 +105,18 @@ fn req(name: &str, dt: DataType) -> Field {
     Field::new(name, dt, false)
 }
 
+const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+/// The `event_date` (days since the epoch, UTC) of a timestamp in ns.
+pub fn event_date(ts_ns: i64) -> i32 {
+    ts_ns.div_euclid(NS_PER_DAY) as i32
+}
+
+/// Nanoseconds to the microseconds Delta timestamps hold.
+pub fn ts_micros(ts_ns: i64) -> i64 {
+    ts_ns.div_euclid(1000)
+}
+
 /// The Delta-compatible timestamp type: UTC, microseconds.
 pub fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -367,6 +379,16 @@ mod tests {
             assert!(s.field_with_name(c).is_ok(), "flows lacks {c}");
         }
         assert_eq!(s.field_with_name("first_ts").unwrap().data_type(), &ts_type());
+    }
+
+    #[test]
+    fn event_dates_are_utc_days_and_handle_pre_epoch_times() {
+        assert_eq!(event_date(0), 0);
+        assert_eq!(event_date(NS_PER_DAY - 1), 0);
+        assert_eq!(event_date(NS_PER_DAY), 1);
+        assert_eq!(event_date(-1), -1);
+        assert_eq!(ts_micros(1_999), 1);
+        assert_eq!(ts_micros(-1), -1);
     }
 
     #[test]

@@ -10,16 +10,6 @@ use opensoc_enrich::intel::{Indicator, IndicatorKind, IntelIndex};
 use crate::sql::SqlEngine;
 use crate::{Lake, LakeError};
 
-fn kind(s: &str) -> Option<IndicatorKind> {
-    Some(match s {
-        "ip" => IndicatorKind::Ip,
-        "domain" => IndicatorKind::Domain,
-        "url" => IndicatorKind::Url,
-        "hash" => IndicatorKind::Hash,
-        _ => return None,
-    })
-}
-
 /// The indicators of the `intel` table, the newest row of each kind, value
 /// and source (no sort: the newest is kept while reading).
 pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
@@ -84,7 +74,7 @@ pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
     let mut sources: HashMap<&str, std::sync::Arc<str>> = HashMap::new();
     let mut out = Vec::with_capacity(newest.len());
     for ((k, v, src), (_, bi, r)) in newest {
-        let Some(kind) = kind(k) else { continue };
+        let Some(kind) = IndicatorKind::from_name(k) else { continue };
         let c = &cols[bi];
         let source = sources.entry(src).or_insert_with(|| std::sync::Arc::from(src)).clone();
         let mut ind = Indicator::new(kind, v, source);

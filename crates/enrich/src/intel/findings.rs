@@ -7,13 +7,11 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, Date32Array, Int32Array, Int64Array, ListBuilder, StringArray, StringBuilder,
-    TimestampMicrosecondArray,
-};
+use arrow::array::{Array, ArrayRef, Date32Array, Int32Array, Int64Array, ListBuilder, StringArray, StringBuilder};
 use arrow::record_batch::RecordBatch;
-use opensoc_schemas::Table;
+use opensoc_schemas::{Table, event_date};
 
+use super::table::ts;
 use super::{IntelIndex, Match};
 
 /// Score of a hit whose indicators give no confidence.
@@ -90,6 +88,9 @@ pub fn derive(
     };
     let src_ip = strings(batch, "src_ip");
     let dst_ip = strings(batch, "dst_ip");
+    // Looked up once, not per row.
+    let (query, host, uri, sni) =
+        (strings(batch, "query"), strings(batch, "host"), strings(batch, "uri"), strings(batch, "sni"));
     let mut hits = Vec::new();
     let mut m: Vec<Match<'_>> = Vec::new();
     for row in 0..batch.num_rows() {
@@ -104,25 +105,25 @@ pub fn derive(
                 }
             }
             Table::Dns => {
-                if let Some(q) = value(strings(batch, "query"), row) {
+                if let Some(q) = value(query, row) {
                     ix.match_domain(q, at, |x| m.push(x));
                     collect(std::mem::take(&mut m), row, "dns.query", &mut hits);
                 }
             }
             Table::Http => {
-                let host = value(strings(batch, "host"), row);
+                let host = value(host, row);
                 if let Some(h) = host {
                     let h = h.split(':').next().unwrap_or(h);
                     ix.match_domain(h, at, |x| m.push(x));
                     collect(std::mem::take(&mut m), row, "http.host", &mut hits);
                 }
-                if let (Some(h), Some(uri)) = (host, value(strings(batch, "uri"), row)) {
+                if let (Some(h), Some(uri)) = (host, value(uri, row)) {
                     ix.match_url(&format!("http://{h}{uri}"), at, |x| m.push(x));
                     collect(std::mem::take(&mut m), row, "http.url", &mut hits);
                 }
             }
             Table::Tls => {
-                if let Some(sni) = value(strings(batch, "sni"), row) {
+                if let Some(sni) = value(sni, row) {
                     ix.match_domain(sni, at, |x| m.push(x));
                     collect(std::mem::take(&mut m), row, "tls.sni", &mut hits);
                 }
@@ -141,12 +142,6 @@ pub fn derive(
         let idx = arrow::array::UInt32Array::from_iter_values(rows.iter().map(|&r| r as u32));
         arrow::compute::take(col.as_ref(), &idx, None)
     };
-    let ts = |v: Vec<Option<i64>>| -> ArrayRef {
-        Arc::new(
-            TimestampMicrosecondArray::from_iter(v.into_iter().map(|t| t.map(|ns| ns.div_euclid(1000))))
-                .with_timezone("UTC"),
-        )
-    };
     let times: Vec<i64> = rows.iter().map(|&r| start.value(r)).collect();
     let mut sources = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(arrow::datatypes::Field::new(
         "element",
@@ -164,7 +159,7 @@ pub fn derive(
     let null_str = || -> ArrayRef { Arc::new(StringArray::new_null(n)) };
     let null_i64 = || -> ArrayRef { Arc::new(Int64Array::new_null(n)) };
     let columns: Vec<ArrayRef> = vec![
-        ts(times.iter().map(|&t| Some(t)).collect()),
+        ts(times.iter().map(|&t| Some(t))),
         Arc::new(StringArray::from_iter_values(hits.iter().map(|h| format!("intel.{}", h.kind)))),
         Arc::new(Int32Array::from_iter_values(hits.iter().map(|h| h.score))),
         Arc::new(StringArray::from_iter_values(hits.iter().map(|h| severity(h.score)))),
@@ -180,8 +175,8 @@ pub fn derive(
         Arc::new(sources.finish()),
         Arc::new(StringArray::from_iter(hits.iter().map(|h| h.description.as_deref()))),
         Arc::new(StringArray::from_iter_values(std::iter::repeat_n(table.name(), n))),
-        ts(times.iter().map(|&t| Some(t)).collect()),
-        ts(rows.iter().map(|&r| Some(end.value(r))).collect()),
+        ts(times.iter().map(|&t| Some(t))),
+        ts(rows.iter().map(|&r| Some(end.value(r)))),
         Arc::new(Int64Array::from_iter_values(times.iter().copied())),
         take("sensor_id")?,
         null_str(),
@@ -190,7 +185,7 @@ pub fn derive(
         null_i64(),
         null_str(),
         null_str(),
-        Arc::new(Date32Array::from_iter_values(times.iter().map(|&t| t.div_euclid(86_400_000_000_000) as i32))),
+        Arc::new(Date32Array::from_iter_values(times.iter().copied().map(event_date))),
     ];
     RecordBatch::try_new(schema, columns).map(Some)
 }

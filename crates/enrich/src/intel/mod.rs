@@ -39,6 +39,13 @@ impl IndicatorKind {
             IndicatorKind::Hash => "hash",
         }
     }
+
+    /// The kind a stored name stands for ([`IndicatorKind::as_str`] backwards).
+    pub fn from_name(name: &str) -> Option<IndicatorKind> {
+        [IndicatorKind::Ip, IndicatorKind::Domain, IndicatorKind::Url, IndicatorKind::Hash]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
 }
 
 /// One indicator.

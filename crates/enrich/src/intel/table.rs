@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, Int32Array, StringArray, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
-use opensoc_schemas::Table;
+use opensoc_schemas::{Table, event_date, ts_micros};
 
 use super::Indicator;
 
-fn ts(v: impl Iterator<Item = Option<i64>>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from_iter(v.map(|t| t.map(|ns| ns.div_euclid(1000)))).with_timezone("UTC"))
+/// A Delta timestamp column (µs, UTC) from times in ns.
+pub(crate) fn ts(v: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from_iter(v.map(|t| t.map(ts_micros))).with_timezone("UTC"))
 }
 
 /// The indicators of one feed file as `intel` rows, loaded at `loaded_ns`
@@ -20,7 +21,7 @@ pub fn intel_batch(
     loaded_ns: i64,
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
     let n = indicators.len();
-    let day = loaded_ns.div_euclid(86_400_000_000_000) as i32;
+    let day = event_date(loaded_ns);
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(indicators.iter().map(|i| i.kind.as_str()))),
         Arc::new(StringArray::from_iter_values(indicators.iter().map(|i| i.value.as_str()))),

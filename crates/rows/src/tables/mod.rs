@@ -21,17 +21,7 @@ use opensoc_schemas::Table;
 
 use crate::RowsError;
 
-const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
-
-/// The `event_date` (days since the epoch, UTC) of a timestamp in ns.
-pub fn event_date(ts_ns: i64) -> i32 {
-    ts_ns.div_euclid(NS_PER_DAY) as i32
-}
-
-/// Nanoseconds to the microseconds Delta timestamps hold.
-pub fn ts_micros(ts_ns: i64) -> i64 {
-    ts_ns.div_euclid(1000)
-}
+pub use opensoc_schemas::{event_date, ts_micros};
 
 pub(crate) fn ts_col(v: impl IntoIterator<Item = i64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from_iter_values(v.into_iter().map(ts_micros)).with_timezone("UTC"))
@@ -65,19 +55,4 @@ pub(crate) fn assemble(table: Table, mut cols: Vec<(&'static str, ArrayRef)>) ->
         ordered.push(cols.swap_remove(at).1);
     }
     RecordBatch::try_new(schema, ordered).map_err(|source| RowsError::Arrow { table: table.name(), source })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_dates_are_utc_days_and_handle_pre_epoch_times() {
-        assert_eq!(event_date(0), 0);
-        assert_eq!(event_date(NS_PER_DAY - 1), 0);
-        assert_eq!(event_date(NS_PER_DAY), 1);
-        assert_eq!(event_date(-1), -1);
-        assert_eq!(ts_micros(1_999), 1);
-        assert_eq!(ts_micros(-1), -1);
-    }
 }
