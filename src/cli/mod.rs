@@ -94,29 +94,16 @@ pub struct GeoArg {
     pub geoip: Option<std::path::PathBuf>,
 }
 
-/// Open (and create) the lake, with GeoIP enrichment when a folder is given
-/// by flag, environment or the config file.
+/// Open (and create) the lake with the pipeline's enrichment: GeoIP when a
+/// folder is given by flag, environment or the config file, and the `intel`
+/// table's indicators.
 pub async fn open_lake(
     location: opensoc_lake::LakeLocation,
     geo: &GeoArg,
     config: &Config,
 ) -> anyhow::Result<opensoc_lake::Lake> {
-    // The databases first: a bad folder fails before the lake is touched.
-    let enricher = match geo.geoip.clone().or_else(|| config.geoip.clone()) {
-        Some(dir) => Some(opensoc_enrich::flows::GeoEnricher::open(&dir).context("loading the GeoIP databases")?),
-        None => None,
-    };
-    let mut lake = opensoc_lake::Lake::open(location).await.context("opening the lake")?;
-    if let Some(geo) = enricher {
-        tracing::info!(databases = %geo.describe(), "GeoIP enrichment on");
-        lake = lake.with_geoip(geo);
-    }
-    // Indicators loaded with `opensoc intel load` are matched as rows arrive.
-    let (lake, indicators) = lake.with_intel_from_table().await.context("reading the intel table")?;
-    if indicators > 0 {
-        tracing::info!(indicators, "threat-intel matching on: hits go to the findings table");
-    }
-    Ok(lake)
+    let dir = geo.geoip.clone().or_else(|| config.geoip.clone());
+    opensoc_lake::Lake::open_enriched(location, dir.as_deref()).await.context("opening the lake")
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,8 +7,13 @@ use deltalake::arrow::array::{Array, AsArray, Int32Array, Int64Array, RecordBatc
 use deltalake::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use opensoc_enrich::intel::{Indicator, IndicatorKind, IntelIndex};
 
+use std::path::Path;
+
+use opensoc_enrich::flows::GeoEnricher;
+use opensoc_schemas::Table;
+
 use crate::sql::SqlEngine;
-use crate::{Lake, LakeError};
+use crate::{Lake, LakeError, LakeLocation};
 
 /// The indicators of the `intel` table, the newest row of each kind, value
 /// and source (no sort: the newest is kept while reading).
@@ -93,11 +98,37 @@ impl Lake {
     /// the hits to `findings`, when the table holds any. Returns the lake
     /// and the number of indicators in use.
     pub async fn with_intel_from_table(self) -> Result<(Lake, usize), LakeError> {
+        // A table never loaded into has only its creation commit: no query.
+        if self.table(Table::Intel).await?.version().unwrap_or(0) == 0 {
+            return Ok((self, 0));
+        }
         let indicators = read_indicators(&self).await?;
         let n = indicators.len();
         if n == 0 {
             return Ok((self, 0));
         }
         Ok((self.with_intel(IntelIndex::build(indicators)), n))
+    }
+
+    /// Open (creating) the lake with the ingest pipeline's enrichment:
+    /// GeoIP from `geoip` when given — loaded first, so a bad folder fails
+    /// before the lake is touched — and the `intel` table's indicators when
+    /// it holds any. What `opensoc ingest`, `opensoc esm` and the ingest
+    /// function all open.
+    pub async fn open_enriched(location: LakeLocation, geoip: Option<&Path>) -> Result<Lake, LakeError> {
+        let geo = match geoip {
+            Some(dir) => Some(GeoEnricher::open(dir).map_err(|e| LakeError::Enrich(format!("GeoIP databases: {e}")))?),
+            None => None,
+        };
+        let mut lake = Lake::open(location).await?;
+        if let Some(geo) = geo {
+            tracing::info!(databases = %geo.describe(), "GeoIP enrichment on");
+            lake = lake.with_geoip(geo);
+        }
+        let (lake, indicators) = lake.with_intel_from_table().await?;
+        if indicators > 0 {
+            tracing::info!(indicators, "threat-intel matching on: hits go to the findings table");
+        }
+        Ok(lake)
     }
 }

@@ -42,21 +42,11 @@ async fn main() -> Result<(), Error> {
         .init();
     let spec = std::env::var("OPENSOC_LAKE").context("OPENSOC_LAKE is not set (e.g. s3://bucket/lake)")?;
     let location = LakeLocation::parse(&spec)?;
-    // GeoIP databases shipped with the function (a layer or the package),
-    // loaded first so that a bad folder fails the cold start at once.
-    let geo = match std::env::var_os("OPENSOC_GEOIP") {
-        Some(dir) => Some(opensoc_enrich::flows::GeoEnricher::open(&dir).context("loading the GeoIP databases")?),
-        None => None,
-    };
-    // Opened once per cold start; tables are created when missing.
-    let mut lake = Lake::open(location).await.context("opening the lake")?;
-    if let Some(geo) = geo {
-        tracing::info!(databases = %geo.describe(), "GeoIP enrichment on");
-        lake = lake.with_geoip(geo);
-    }
-    // The intel table's indicators, read once per cold start.
-    let (lake, indicators) = lake.with_intel_from_table().await.context("reading the intel table")?;
-    tracing::info!(indicators, "threat-intel indicators loaded");
+    // Opened once per cold start: tables created when missing, GeoIP
+    // databases shipped with the function (a layer or the package), and the
+    // intel table's indicators.
+    let geoip = std::env::var_os("OPENSOC_GEOIP").map(std::path::PathBuf::from);
+    let lake = Lake::open_enriched(location, geoip.as_deref()).await.context("opening the lake")?;
     let lake = Arc::new(lake);
     lambda_runtime::run(service_fn(move |ev| handler(lake.clone(), ev))).await
 }
