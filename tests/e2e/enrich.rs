@@ -2,25 +2,32 @@
 //! JSON MaxMind's test databases were built from.
 
 use std::net::IpAddr;
+use std::path::Path;
 
 use opensoc_enrich::source_json::SourceJson;
 use serde_json::Value;
 
 use crate::cloud::{Moto, demo_captures};
-use crate::support::{opensoc, query, run, shared_data, tempdir};
+use crate::support::{ingest, opensoc, query, run, shared_data, tempdir};
+
+/// `opensoc ingest --geoip DIR` of the demo captures into `lake`; exit 0, or
+/// 3 for the captures' damaged packets.
+fn ingest_demo_with_geoip(lake: &Path, geoip: &Path) {
+    let out = run(opensoc()
+        .args(["ingest", "--no-progress", "--geoip"])
+        .arg(geoip)
+        .arg("--lake")
+        .arg(lake)
+        .args(demo_captures()));
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+}
 
 #[test]
 fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_source_says() {
     let geoip = shared_data().join("geoip");
     let dir = tempdir();
     let lake = dir.path().join("lake");
-    let out = run(opensoc()
-        .args(["ingest", "--no-progress", "--format", "json", "--geoip"])
-        .arg(&geoip)
-        .arg("--lake")
-        .arg(&lake)
-        .args(demo_captures()));
-    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+    ingest_demo_with_geoip(&lake, &geoip);
     let asn = SourceJson::read(&geoip.join("GeoLite2-ASN-Test.json")).unwrap();
     let city = SourceJson::read(&geoip.join("GeoIP2-City-Test.json")).unwrap();
     let rows = query(
@@ -48,7 +55,7 @@ fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_sourc
 
     // Without --geoip the columns are there and empty.
     let plain = dir.path().join("plain");
-    run(opensoc().args(["ingest", "--no-progress", "--lake"]).arg(&plain).args(demo_captures()));
+    ingest(&plain, &demo_captures());
     let n = query(&plain, "SELECT count(*) AS n FROM flows WHERE src_asn IS NOT NULL OR dst_asn IS NOT NULL");
     assert_eq!(n[0]["n"], Value::from(0));
 
@@ -103,13 +110,7 @@ fn an_intel_hit_becomes_a_finding_with_geo_asn_and_a_carvable_flow() {
     let dir = tempdir();
     // Which demo addresses the test ASN database knows, and a DNS name.
     let scout = dir.path().join("scout");
-    let out = run(opensoc()
-        .args(["ingest", "--no-progress", "--geoip"])
-        .arg(&geoip)
-        .arg("--lake")
-        .arg(&scout)
-        .args(demo_captures()));
-    assert!(matches!(out.status.code(), Some(0 | 3)));
+    ingest_demo_with_geoip(&scout, &geoip);
     let pick = query(&scout, "SELECT dst_ip, dst_asn FROM flows WHERE dst_asn IS NOT NULL ORDER BY dst_ip LIMIT 1");
     let (ip, asn) = (pick[0]["dst_ip"].as_str().unwrap().to_string(), pick[0]["dst_asn"].clone());
     let name = query(&scout, "SELECT query FROM dns WHERE query LIKE '%.%.%' ORDER BY query LIMIT 1")[0]["query"]
@@ -124,13 +125,7 @@ fn an_intel_hit_becomes_a_finding_with_geo_asn_and_a_carvable_flow() {
     std::fs::write(&feed, format!("# test feed\n{ip}\n{parent}\n")).unwrap();
     let out = run(opensoc().args(["intel", "load", "--lake"]).arg(&lake).arg(&feed));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run(opensoc()
-        .args(["ingest", "--no-progress", "--geoip"])
-        .arg(&geoip)
-        .arg("--lake")
-        .arg(&lake)
-        .args(demo_captures()));
-    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+    ingest_demo_with_geoip(&lake, &geoip);
 
     // One finding per flow that has the address at either end, naming the flow.
     let flows = query(
@@ -179,7 +174,7 @@ fn findings_from_the_stream_equal_local_ones_and_a_redelivery_adds_none() {
     let dir = tempdir();
     // A feed listing every responder address of the demo's DNS servers' flows.
     let scout = dir.path().join("scout");
-    run(opensoc().args(["ingest", "--no-progress", "--lake"]).arg(&scout).args(demo_captures()));
+    ingest(&scout, &demo_captures());
     let ips = query(&scout, "SELECT DISTINCT dst_ip FROM flows WHERE dst_port = 53 ORDER BY dst_ip");
     assert!(!ips.is_empty());
     let feed = dir.path().join("resolvers.txt");
@@ -190,7 +185,7 @@ fn findings_from_the_stream_equal_local_ones_and_a_redelivery_adds_none() {
     // Locally.
     let local = dir.path().join("local");
     run(opensoc().args(["intel", "load", "--lake"]).arg(&local).arg(&feed));
-    run(opensoc().args(["ingest", "--no-progress", "--lake"]).arg(&local).args(demo_captures()));
+    ingest(&local, &demo_captures());
     let expected = query(&local, hits)[0]["n"].as_u64().unwrap();
     assert!(expected > 0);
 
