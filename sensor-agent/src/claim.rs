@@ -112,7 +112,7 @@ impl ClaimChecker {
             .body(ByteStream::from(r.data.clone()))
             .send()
             .await
-            .map_err(|e| (key.clone(), aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| (key.clone(), opensoc_kinesis::describe_sdk_error(&e)))?;
         self.metrics.segments_stored.fetch_add(1, Ordering::Relaxed);
         self.metrics.segment_bytes_stored.fetch_add(r.data.len() as u64, Ordering::Relaxed);
         let claim = ClaimCheck { uri: format!("s3://{}/{key}", self.bucket), bytes: r.data.len() as u64 };

@@ -95,7 +95,7 @@ impl KinesisHandler for LambdaInvoker {
             .payload(Blob::new(payload))
             .send()
             .await
-            .map_err(|e| format!("invoking {}: {}", self.function, aws_sdk_lambda::error::DisplayErrorContext(&e)))?;
+            .map_err(|e| format!("invoking {}: {}", self.function, opensoc_kinesis::describe_sdk_error(&e)))?;
         let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
         if let Some(kind) = out.function_error() {
             return Err(format!("{} failed ({kind}): {}", self.function, String::from_utf8_lossy(body)));

@@ -131,8 +131,9 @@ pub enum StreamCheckError {
     },
 }
 
-/// A short description of an SDK error: the service's code and message when
-/// there is one, the whole error chain otherwise (never the raw response).
+/// A short description of an AWS SDK error (any service's): the service's
+/// code and message when there is one, the whole error chain otherwise
+/// (never the raw response).
 pub fn describe_sdk_error<E, R>(e: &aws_sdk_kinesis::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_kinesis::error::ProvideErrorMetadata + std::error::Error + 'static,
