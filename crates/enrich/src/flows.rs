@@ -75,9 +75,6 @@ impl GeoEnricher {
     }
 }
 
-/// The enrichment columns, in the order of the `flows` schema.
-pub const GEO_COLUMNS: [&str; 6] = opensoc_schemas::ENRICHMENT_COLUMNS;
-
 fn strings<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b StringArray, EnrichError> {
     batch
         .column_by_name(name)
@@ -100,7 +97,7 @@ pub fn enrich_flows(batch: &RecordBatch, geo: &GeoDatabases) -> Result<RecordBat
     let new: [ArrayRef; 6] = [country(&s), country(&d), asn(&s), asn(&d), org(&s), org(&d)];
     let schema = batch.schema();
     let mut columns = batch.columns().to_vec();
-    for (name, col) in GEO_COLUMNS.iter().zip(new) {
+    for (name, col) in opensoc_schemas::ENRICHMENT_COLUMNS.iter().zip(new) {
         let at = schema.index_of(name).map_err(|_| EnrichError::Shape(format!("no column {name}")))?;
         columns[at] = col;
     }
