@@ -16,7 +16,7 @@ use std::io::Read;
 
 use deltalake::arrow::record_batch::RecordBatch;
 use opensoc_net::capture::GZIP_MAGIC;
-use opensoc_rows::tables::{LogRow, LogRows, MAX_RAW, QuarantineRow, QuarantineRows};
+use opensoc_rows::tables::{LogRow, LogRows, QuarantineRows};
 use opensoc_schemas::Table;
 use opensoc_schemas::envelope::{Envelope, EnvelopeError, Kind, MAX_PAYLOAD_BYTES, is_ours};
 
@@ -55,14 +55,7 @@ pub fn decode_claimed_record(r: &StreamRecord, source: &str, object: Result<&[u8
     let mut quarantine = QuarantineRows::default();
     let decoded = object.and_then(|bytes| decode_segment(&r.data, bytes, &mut out.batches).map_err(|e| e.to_string()));
     if let Err(reason) = decoded {
-        quarantine.0.push(QuarantineRow {
-            ts_ns: opensoc_rows::now_ns(),
-            source: source.to_string(),
-            position: Some(format!("sequence {}", r.sequence)),
-            stage: "claim",
-            reason,
-            raw: Some(r.data[..r.data.len().min(MAX_RAW)].to_vec()),
-        });
+        quarantine.refuse(source, format!("sequence {}", r.sequence), "claim", reason, &r.data);
     }
     finish(out, quarantine, source, r)
 }
@@ -116,14 +109,7 @@ fn decode_parts(r: &StreamRecord, source: &str, out: &mut DecodedRecord, quarant
             format!("sequence {}", r.sequence)
         };
         if let Err(reason) = decode_part(part, r, source, &mut out.batches) {
-            quarantine.0.push(QuarantineRow {
-                ts_ns: opensoc_rows::now_ns(),
-                source: source.to_string(),
-                position: Some(position),
-                stage: "record",
-                reason,
-                raw: Some(part[..part.len().min(MAX_RAW)].to_vec()),
-            });
+            quarantine.refuse(source, position, "record", reason, part);
         }
     }
 }

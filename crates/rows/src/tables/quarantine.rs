@@ -35,6 +35,19 @@ pub struct QuarantineRow {
 pub struct QuarantineRows(pub Vec<QuarantineRow>);
 
 impl QuarantineRows {
+    /// Quarantine `raw` (at most [`MAX_RAW`] of it kept) from `source` at
+    /// `position`, refused now by `stage` for `reason`.
+    pub fn refuse(&mut self, source: &str, position: String, stage: &'static str, reason: String, raw: &[u8]) {
+        self.0.push(QuarantineRow {
+            ts_ns: crate::now_ns(),
+            source: source.to_string(),
+            position: Some(position),
+            stage,
+            reason,
+            raw: Some(raw[..raw.len().min(MAX_RAW)].to_vec()),
+        });
+    }
+
     /// Build the batch and clear.
     pub fn take_batch(&mut self, sensor_id: &str) -> Result<Option<RecordBatch>, RowsError> {
         if self.0.is_empty() {
