@@ -311,8 +311,11 @@ fn logs() -> Vec<Field> {
         req("origin", DataType::Utf8),
         req("sensor_id", DataType::Utf8),
         req("raw", DataType::Binary),
-        req(PARTITION_COLUMN, DataType::Date32),
     ]
+    .into_iter()
+    .chain(enrichment())
+    .chain([req(PARTITION_COLUMN, DataType::Date32)])
+    .collect()
 }
 
 fn intel() -> Vec<Field> {

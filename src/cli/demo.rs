@@ -13,7 +13,7 @@ use opensoc_lake::output::{OutputFormat, write_batches};
 use opensoc_lake::sql::SqlEngine;
 use opensoc_lake::{Lake, LakeLocation};
 
-use super::ingest::ingest_files;
+use super::ingest::{Input, ingest_files};
 use super::{Config, exit};
 
 /// The demo captures (see testdata/demo/README.md).
@@ -64,13 +64,13 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<u8> {
     for (name, bytes) in CAPTURES {
         let p = captures.join(name);
         std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
-        files.push(p);
+        files.push(Input::Capture(p));
     }
     let location = LakeLocation::parse(&lake_dir.to_string_lossy())?;
     let lake = Arc::new(Lake::open(location.clone()).await?);
     let mut cfg = config.ingest();
     cfg.sensor_id = "demo".into();
-    let (_, totals, elapsed) = ingest_files(lake.clone(), cfg, &files, false).await?;
+    let (_, totals, elapsed) = ingest_files(lake.clone(), cfg, &files, None, false).await?;
     println!(
         "Ingested {} captures: {} packets, {} flows, {} DNS, {} HTTP, {} TLS records in {:.2}s\n",
         totals.files,

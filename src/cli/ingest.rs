@@ -14,9 +14,15 @@ use super::{Config, LakeArg, exit};
 
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
-    /// Capture files, or folders to search recursively for captures.
+    /// Capture files (pcap, pcapng, gzip) and log files, or folders to
+    /// search recursively for captures and logs (*.log, *.json, *.ndjson,
+    /// *.eve, *.cef, *.syslog and their .gz).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// How to parse the log files: syslog, zeek, suricata-eve, cef, json or
+    /// text. By default each file's first line tells.
+    #[arg(long, value_parser = ["syslog", "zeek", "suricata-eve", "cef", "json", "text"])]
+    pub log_type: Option<String>,
     #[command(flatten)]
     pub lake: LakeArg,
     #[command(flatten)]
@@ -43,9 +49,41 @@ pub enum IngestFormat {
     Json,
 }
 
-/// Files to read: named files as given; folders searched for files that
-/// start like a capture (pcap, pcapng or gzip magic).
-pub fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, usize)> {
+/// One file to ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A capture (pcap or pcapng, maybe gzipped).
+    Capture(PathBuf),
+    /// A log file (maybe gzipped).
+    Log(PathBuf),
+}
+
+impl Input {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        match self {
+            Input::Capture(p) | Input::Log(p) => p,
+        }
+    }
+
+    /// What `path` holds: a capture when it starts like one (after gunzip
+    /// for .gz files), else a log file.
+    pub fn of(path: PathBuf) -> Input {
+        if looks_like_capture(&path) { Input::Capture(path) } else { Input::Log(path) }
+    }
+}
+
+const LOG_EXTENSIONS: [&str; 6] = ["log", "json", "ndjson", "eve", "cef", "syslog"];
+
+fn has_log_extension(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    LOG_EXTENSIONS.iter().any(|e| name.ends_with(&format!(".{e}")))
+}
+
+/// Files to read: named files as given (capture or log by content);
+/// folders searched for captures and for files named like logs.
+pub fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, usize)> {
     let mut files = Vec::new();
     let mut skipped = 0;
     for p in paths {
@@ -59,14 +97,13 @@ pub fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, usize)
                 .collect();
             found.sort();
             for f in found {
-                if looks_like_capture(&f) {
-                    files.push(f);
-                } else {
-                    skipped += 1;
+                match Input::of(f) {
+                    Input::Log(f) if !has_log_extension(&f) => skipped += 1,
+                    input => files.push(input),
                 }
             }
         } else {
-            files.push(p.clone());
+            files.push(Input::of(p.clone()));
         }
     }
     Ok((files, skipped))
@@ -78,6 +115,13 @@ fn looks_like_capture(path: &Path) -> bool {
     let Ok(mut f) = std::fs::File::open(path) else { return false };
     if f.read_exact(&mut magic).is_err() {
         return false;
+    }
+    if magic[..2] == opensoc_net::capture::GZIP_MAGIC[..2] {
+        // A gzipped capture or a gzipped log: look inside.
+        let Ok(f) = std::fs::File::open(path) else { return false };
+        let mut inner = [0u8; 4];
+        return flate2::read::MultiGzDecoder::new(f).read_exact(&mut inner).is_ok()
+            && opensoc_net::capture::looks_like_capture(&inner);
     }
     opensoc_net::capture::looks_like_capture(&magic)
 }
@@ -96,7 +140,8 @@ pub async fn run(args: IngestArgs, config: &Config) -> anyhow::Result<u8> {
         cfg.batch_bytes = m.max(1) << 20;
     }
     let lake = Arc::new(super::open_lake(location, &args.geo, config).await?);
-    let (reports, totals, elapsed) = ingest_files(lake, cfg, &files, !args.no_progress).await?;
+    let (reports, totals, elapsed) =
+        ingest_files(lake, cfg, &files, args.log_type.as_deref(), !args.no_progress).await?;
     match args.format {
         IngestFormat::Json => {
             for r in &reports {
@@ -113,11 +158,12 @@ pub async fn run(args: IngestArgs, config: &Config) -> anyhow::Result<u8> {
 pub async fn ingest_files(
     lake: Arc<Lake>,
     cfg: opensoc_lake::ingest::IngestConfig,
-    files: &[PathBuf],
+    files: &[Input],
+    log_type: Option<&str>,
     progress: bool,
 ) -> anyhow::Result<(Vec<FileReport>, Totals, Duration)> {
     let started = Instant::now();
-    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f.path()).ok()).map(|m| m.len()).sum();
     let mut ingestor = Ingestor::new(lake, cfg);
     let bar = if progress && !files.is_empty() {
         let bar = ProgressBar::new(total_bytes);
@@ -143,11 +189,14 @@ pub async fn ingest_files(
     let mut reports = Vec::with_capacity(files.len());
     for f in files {
         if let Some(bar) = &bar {
-            bar.set_message(f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            bar.set_message(f.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         }
-        let r = ingestor.ingest_file(f).await?;
+        let r = match f {
+            Input::Capture(p) => ingestor.ingest_file(p).await?,
+            Input::Log(p) => ingestor.ingest_log_file(p, log_type).await?,
+        };
         if let Some(e) = &r.error {
-            tracing::warn!(file = %r.file, error = %e, "input damaged; complete packets kept, the rest quarantined");
+            tracing::warn!(file = %r.file, error = %e, "input damaged; what was complete is kept, the rest quarantined");
         }
         reports.push(r);
     }
@@ -164,7 +213,7 @@ pub async fn ingest_files(
 fn print_table(reports: &[FileReport], t: &Totals, elapsed: Duration) {
     let mut table = Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(["file", "packets", "flows", "dns", "http", "tls", "quarantined", "error"]);
+    table.set_header(["file", "packets", "flows", "dns", "http", "tls", "logs", "quarantined", "error"]);
     for r in reports {
         table.add_row([
             r.file.clone(),
@@ -173,6 +222,7 @@ fn print_table(reports: &[FileReport], t: &Totals, elapsed: Duration) {
             r.dns.to_string(),
             r.http.to_string(),
             r.tls.to_string(),
+            r.logs.to_string(),
             r.quarantined.to_string(),
             r.error.clone().unwrap_or_default(),
         ]);
@@ -182,7 +232,7 @@ fn print_table(reports: &[FileReport], t: &Totals, elapsed: Duration) {
     }
     let secs = elapsed.as_secs_f64().max(1e-9);
     println!(
-        "{} files ({} damaged), {} packets, {} flows, {} dns, {} http, {} tls, {} quarantined, {} commits in {:.2}s ({:.0} packets/s)",
+        "{} files ({} damaged), {} packets, {} flows, {} dns, {} http, {} tls, {} logs, {} quarantined, {} commits in {:.2}s ({:.0} packets/s)",
         t.files,
         t.files_with_errors,
         t.packets,
@@ -190,6 +240,7 @@ fn print_table(reports: &[FileReport], t: &Totals, elapsed: Duration) {
         t.dns,
         t.http,
         t.tls,
+        t.logs,
         t.quarantined,
         t.batches,
         secs,

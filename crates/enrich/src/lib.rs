@@ -5,5 +5,6 @@
 pub mod flows;
 pub mod geo;
 pub mod intel;
+pub mod logs;
 #[cfg(any(test, feature = "source-json"))]
 pub mod source_json;

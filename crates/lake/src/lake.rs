@@ -23,6 +23,8 @@ pub struct Lake {
     tables: Mutex<BTreeMap<Table, DeltaTable>>,
     geo: Option<std::sync::Arc<opensoc_enrich::flows::GeoEnricher>>,
     intel: Option<std::sync::Arc<opensoc_enrich::intel::IntelIndex>>,
+    /// Log parsing state kept between deliveries (Zeek TSV headers per origin).
+    log_parser: std::sync::Mutex<opensoc_enrich::logs::LogParser>,
 }
 
 /// What one append committed.
@@ -39,7 +41,13 @@ pub struct Committed {
 impl Lake {
     /// Open a lake, creating any table that does not exist yet.
     pub async fn open(location: LakeLocation) -> Result<Self, LakeError> {
-        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()), geo: None, intel: None };
+        let lake = Lake {
+            location,
+            tables: Mutex::new(BTreeMap::new()),
+            geo: None,
+            intel: None,
+            log_parser: Default::default(),
+        };
         for t in Table::ALL {
             lake.ensure(t).await?;
         }
@@ -48,7 +56,13 @@ impl Lake {
 
     /// Open an existing lake for reading; tables that do not exist are skipped.
     pub async fn open_existing(location: LakeLocation) -> Result<Self, LakeError> {
-        let lake = Lake { location, tables: Mutex::new(BTreeMap::new()), geo: None, intel: None };
+        let lake = Lake {
+            location,
+            tables: Mutex::new(BTreeMap::new()),
+            geo: None,
+            intel: None,
+            log_parser: Default::default(),
+        };
         for t in Table::ALL {
             if let Some(dir) = lake.local_table_dir(t)
                 && !dir.join("_delta_log").is_dir()
@@ -63,8 +77,14 @@ impl Lake {
         Ok(lake)
     }
 
-    /// Fill the `flows` table's GeoIP columns (countries, ASNs) on every
-    /// append from these databases.
+    /// The log parser shared by the deliveries this lake takes in (a Zeek
+    /// file's header and its lines may arrive in different deliveries).
+    pub fn log_parser(&self) -> std::sync::MutexGuard<'_, opensoc_enrich::logs::LogParser> {
+        self.log_parser.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fill the GeoIP columns (countries, ASNs) of `flows`, `logs` and
+    /// `findings` rows on every append from these databases.
     pub fn with_geoip(mut self, geo: opensoc_enrich::flows::GeoEnricher) -> Self {
         self.geo = Some(std::sync::Arc::new(geo));
         self
@@ -172,7 +192,7 @@ impl Lake {
     ) -> Result<Committed, LakeError> {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         let batches = match (&self.geo, t) {
-            (Some(geo), Table::Flows | Table::Findings) => {
+            (Some(geo), Table::Flows | Table::Findings | Table::Logs) => {
                 let geo = geo.clone();
                 // Lookups are CPU work: off the async threads.
                 tokio::task::spawn_blocking(move || {

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod intel;
 mod lake;
 mod location;
+pub mod logs;
 pub mod output;
 pub mod sql;
 pub mod stream;

@@ -39,6 +39,8 @@ pub struct FileReport {
     pub http: u64,
     /// TLS hellos.
     pub tls: u64,
+    /// Log events (log files).
+    pub logs: u64,
     /// Why reading stopped early, if it did.
     pub error: Option<String>,
 }

@@ -24,6 +24,8 @@ pub fn detect_source_type(line: &[u8]) -> &'static str {
         } else {
             "json"
         }
+    } else if t.starts_with(b"#separator") || t.starts_with(b"#fields") {
+        "zeek"
     } else if t.starts_with(b"<") || t.starts_with(b"CEF:") {
         if t.starts_with(b"CEF:") { "cef" } else { "syslog" }
     } else {
@@ -84,6 +86,7 @@ mod tests {
     #[test]
     fn source_types_are_told_apart() {
         assert_eq!(detect_source_type(br#"{"timestamp":"x","event_type":"alert"}"#), "suricata-eve");
+        assert_eq!(detect_source_type(b"#separator \\x09"), "zeek");
         assert_eq!(detect_source_type(br#"{"ts":1.0,"uid":"C1","id.orig_h":"1.2.3.4"}"#), "zeek");
         assert_eq!(detect_source_type(br#"{"a":1}"#), "json");
         assert_eq!(detect_source_type(b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed"), "syslog");

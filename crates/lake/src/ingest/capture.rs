@@ -55,6 +55,8 @@ pub struct Totals {
     pub http: u64,
     /// TLS hellos.
     pub tls: u64,
+    /// Log events.
+    pub logs: u64,
     /// Batches committed.
     pub batches: u64,
 }
@@ -109,6 +111,62 @@ impl Ingestor {
         Ok(report)
     }
 
+    /// Ingest one log file (plain or gzip): each line parsed as
+    /// `source_type`, or as the type its first non-blank line suggests. A
+    /// line that does not parse is quarantined with its line number; only
+    /// a failing lake (or an unreadable file, reported) stops the file.
+    pub async fn ingest_log_file(&mut self, path: &Path, source_type: Option<&str>) -> Result<FileReport, LakeError> {
+        let mut report = FileReport { file: path.display().to_string(), ..Default::default() };
+        let origin = report.file.clone();
+        let mut reader = match crate::logs::open_lines(path) {
+            Ok(r) => r,
+            Err(e) => {
+                report.error = Some(format!("cannot read: {e}"));
+                self.finish_file(&mut report);
+                return Ok(report);
+            }
+        };
+        let mut kind = source_type.map(str::to_string);
+        let mut line_no = 0u64;
+        let mut chunk: Vec<(u64, Vec<u8>)> = Vec::new();
+        loop {
+            let done = match crate::logs::read_chunk(&mut *reader, &mut chunk, &mut line_no, &self.progress) {
+                Ok(done) => done,
+                Err(e) => {
+                    report.error = Some(format!("read stopped at line {}: {e}", line_no + 1));
+                    true
+                }
+            };
+            let kind = kind.get_or_insert_with(|| {
+                let first = chunk.iter().map(|(_, l)| l.as_slice()).find(|l| !l.trim_ascii().is_empty());
+                first.map_or("text", opensoc_enrich::logs::detect).to_string()
+            });
+            let received_ns = opensoc_rows::now_ns();
+            let lines = chunk.iter().map(|(n, l)| crate::logs::LogLine {
+                received_ns,
+                origin: &origin,
+                line: l,
+                line_no: Some(*n),
+            });
+            let counts = {
+                let mut parser = self.lake.log_parser();
+                crate::logs::parse_lines(&mut parser, kind, lines, &mut self.batch.logs, &mut self.batch.quarantine)
+            };
+            report.logs += counts.events;
+            report.quarantined += counts.quarantined;
+            chunk.clear();
+            if self.batch.logs.0.len() >= crate::logs::LOG_ROWS_PER_BATCH {
+                self.commit().await?;
+            }
+            if done {
+                break;
+            }
+        }
+        self.lake.log_parser().forget(&origin);
+        self.finish_file(&mut report);
+        Ok(report)
+    }
+
     fn finish_file(&mut self, r: &mut FileReport) {
         let t = &mut self.totals;
         t.files += 1;
@@ -119,6 +177,7 @@ impl Ingestor {
         t.dns += r.dns;
         t.http += r.http;
         t.tls += r.tls;
+        t.logs += r.logs;
     }
 
     /// Start committing what the batch holds; the previous commit is

@@ -15,13 +15,15 @@
 use std::io::Read;
 
 use deltalake::arrow::record_batch::RecordBatch;
+use opensoc_enrich::logs::LogParser;
 use opensoc_net::capture::GZIP_MAGIC;
-use opensoc_rows::tables::{LogRow, LogRows, QuarantineRows};
+use opensoc_rows::tables::{LogRows, QuarantineRows};
 use opensoc_schemas::Table;
 use opensoc_schemas::envelope::{Envelope, EnvelopeError, Kind, MAX_PAYLOAD_BYTES, is_ours};
 
 use super::StreamRecord;
 use super::kpl;
+use crate::logs::{LogLine, parse_lines};
 
 /// Source type of lines from records that are not ours.
 pub const FOREIGN_SOURCE_TYPE: &str = "stream-raw";
@@ -39,30 +41,50 @@ pub struct DecodedRecord {
     pub quarantined: u64,
 }
 
-/// Decode one record. `source` names the stream and shard for quarantine rows.
-pub fn decode_record(r: &StreamRecord, source: &str) -> DecodedRecord {
+/// What decoding works with besides the record: the log parser (its
+/// state outlives a delivery) and the quarantine rows being collected.
+struct Ctx<'p> {
+    parser: &'p mut LogParser,
+    quarantine: QuarantineRows,
+}
+
+/// Decode one record. `source` names the stream and shard for quarantine
+/// rows; log lines are parsed with `parser` (lines that do not parse are
+/// quarantined one by one).
+pub fn decode_record(r: &StreamRecord, source: &str, parser: &mut LogParser) -> DecodedRecord {
     let mut out = DecodedRecord::default();
-    let mut quarantine = QuarantineRows::default();
-    decode_parts(r, source, &mut out, &mut quarantine);
-    finish(out, quarantine, source, r)
+    let mut ctx = Ctx { parser, quarantine: QuarantineRows::default() };
+    decode_parts(r, source, &mut out, &mut ctx);
+    finish(out, ctx.quarantine, source, r)
 }
 
 /// Decode a claim-check record whose object was fetched (`Ok`: its bytes)
 /// or could not be used (`Err`: why — it is gone, or not what the claim
 /// says). A refused claim becomes a quarantine row holding the claim.
-pub fn decode_claimed_record(r: &StreamRecord, source: &str, object: Result<&[u8], String>) -> DecodedRecord {
+pub fn decode_claimed_record(
+    r: &StreamRecord,
+    source: &str,
+    object: Result<&[u8], String>,
+    parser: &mut LogParser,
+) -> DecodedRecord {
     let mut out = DecodedRecord::default();
-    let mut quarantine = QuarantineRows::default();
-    let decoded = object.and_then(|bytes| decode_segment(&r.data, bytes, &mut out.batches).map_err(|e| e.to_string()));
+    let mut ctx = Ctx { parser, quarantine: QuarantineRows::default() };
+    let decoded =
+        object.and_then(|bytes| decode_segment(&r.data, bytes, &mut out.batches, &mut ctx).map_err(|e| e.to_string()));
     if let Err(reason) = decoded {
-        quarantine.refuse(source, format!("sequence {}", r.sequence), "claim", reason, &r.data);
+        ctx.quarantine.refuse(source, format!("sequence {}", r.sequence), "claim", reason, &r.data);
     }
-    finish(out, quarantine, source, r)
+    finish(out, ctx.quarantine, source, r)
 }
 
 /// The segment a claim record names, checked to be the one it claims
 /// (same sensor, sequence and label), decoded.
-fn decode_segment(claim: &[u8], object: &[u8], out: &mut Vec<(Table, RecordBatch)>) -> Result<(), EnvelopeError> {
+fn decode_segment(
+    claim: &[u8],
+    object: &[u8],
+    out: &mut Vec<(Table, RecordBatch)>,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), EnvelopeError> {
     let claim = Envelope::parse(claim)?;
     let check = claim.claim_check()?;
     if object.len() as u64 != check.bytes {
@@ -81,7 +103,7 @@ fn decode_segment(claim: &[u8], object: &[u8], out: &mut Vec<(Table, RecordBatch
             check.uri, h.sensor_id, h.sequence, h.label, c.sensor_id, c.sequence, c.label
         )));
     }
-    decode_envelope(env, out)
+    decode_envelope(env, out, ctx)
 }
 
 fn finish(mut out: DecodedRecord, mut quarantine: QuarantineRows, source: &str, r: &StreamRecord) -> DecodedRecord {
@@ -93,7 +115,7 @@ fn finish(mut out: DecodedRecord, mut quarantine: QuarantineRows, source: &str, 
     out
 }
 
-fn decode_parts(r: &StreamRecord, source: &str, out: &mut DecodedRecord, quarantine: &mut QuarantineRows) {
+fn decode_parts(r: &StreamRecord, source: &str, out: &mut DecodedRecord, ctx: &mut Ctx<'_>) {
     let parts = match kpl::deaggregate(&r.data) {
         Some(parts) => {
             out.kpl_user_records = parts.len() as u64;
@@ -108,8 +130,8 @@ fn decode_parts(r: &StreamRecord, source: &str, out: &mut DecodedRecord, quarant
         } else {
             format!("sequence {}", r.sequence)
         };
-        if let Err(reason) = decode_part(part, r, source, &mut out.batches) {
-            quarantine.refuse(source, position, "record", reason, part);
+        if let Err(reason) = decode_part(part, r, source, &mut out.batches, ctx) {
+            ctx.quarantine.refuse(source, position, "record", reason, part);
         }
     }
 }
@@ -127,24 +149,38 @@ fn push(
     Ok(())
 }
 
-fn decode_part(part: &[u8], r: &StreamRecord, source: &str, out: &mut Vec<(Table, RecordBatch)>) -> Result<(), String> {
+fn decode_part(
+    part: &[u8],
+    r: &StreamRecord,
+    source: &str,
+    out: &mut Vec<(Table, RecordBatch)>,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), String> {
     if is_ours(part) {
-        return Envelope::parse(part).and_then(|env| decode_envelope(env, out)).map_err(|e| e.to_string());
+        return Envelope::parse(part).and_then(|env| decode_envelope(env, out, ctx)).map_err(|e| e.to_string());
     }
     let text = if part.starts_with(&GZIP_MAGIC) { gunzip(part)? } else { part.to_vec() };
     let text = std::str::from_utf8(&text)
         .map_err(|e| format!("not an OpenSOC record and not text: invalid UTF-8 at byte {}", e.valid_up_to()))?;
     let mut logs = LogRows::default();
-    for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.trim().is_empty()) {
-        logs.0.push(LogRow::raw_line(FOREIGN_SOURCE_TYPE, source, r.arrival_ns, line.as_bytes()));
-    }
-    if logs.0.is_empty() {
+    let lines = text.split('\n').map(|l| LogLine {
+        received_ns: r.arrival_ns,
+        origin: source,
+        line: l.as_bytes(),
+        line_no: None,
+    });
+    let counts = parse_lines(ctx.parser, FOREIGN_SOURCE_TYPE, lines, &mut logs, &mut ctx.quarantine);
+    if counts == Default::default() {
         return Err("empty record (no lines)".into());
     }
     push(out, Table::Logs, logs.take_batch(FOREIGN_SENSOR))
 }
 
-fn decode_envelope(env: Envelope<'_>, out: &mut Vec<(Table, RecordBatch)>) -> Result<(), EnvelopeError> {
+fn decode_envelope(
+    env: Envelope<'_>,
+    out: &mut Vec<(Table, RecordBatch)>,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), EnvelopeError> {
     match env.header.kind {
         Kind::Rows => {
             let (t, batches) = env.rows()?;
@@ -152,9 +188,14 @@ fn decode_envelope(env: Envelope<'_>, out: &mut Vec<(Table, RecordBatch)>) -> Re
         }
         Kind::Logs => {
             let mut logs = LogRows::default();
-            for l in env.log_lines()? {
-                logs.0.push(LogRow::raw_line(&env.header.label, &l.origin, l.received_ns, &l.line));
-            }
+            let entries = env.log_lines()?;
+            let lines = entries.iter().map(|l| LogLine {
+                received_ns: l.received_ns,
+                origin: &l.origin,
+                line: &l.line,
+                line_no: None,
+            });
+            parse_lines(ctx.parser, &env.header.label, lines, &mut logs, &mut ctx.quarantine);
             if let Some(b) = logs.take_batch(&env.header.sensor_id).map_err(|e| EnvelopeError::Rows(e.to_string()))? {
                 out.push((Table::Logs, b));
             }

@@ -153,9 +153,14 @@ impl<'a> StreamIngestor<'a> {
             let decoded = match object {
                 Some(object) => {
                     report.claims += 1;
-                    decode_claimed_record(r, &source, object.as_deref().map_err(Clone::clone))
+                    decode_claimed_record(
+                        r,
+                        &source,
+                        object.as_deref().map_err(Clone::clone),
+                        &mut self.lake.log_parser(),
+                    )
                 }
-                None => decode_record(r, &source),
+                None => decode_record(r, &source, &mut self.lake.log_parser()),
             };
             report.kpl_user_records += decoded.kpl_user_records;
             report.quarantined += decoded.quarantined;

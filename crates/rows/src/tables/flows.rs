@@ -3,7 +3,7 @@
 use opensoc_net::FlowRecord;
 use opensoc_schemas::Table;
 
-use super::{assemble, date_col, i32_col, i64_col, str_col, ts_col};
+use super::{assemble, date_col, i32_col, i64_col, null_enrichment, str_col, ts_col};
 use crate::RowsError;
 use arrow::record_batch::RecordBatch;
 
@@ -83,15 +83,11 @@ impl FlowRows {
                 ("last_ts_ns", i64_col(rows.iter().map(|(r, _)| Some(r.last_ts_ns)))),
                 ("sensor_id", str_col(rows.iter().map(|_| Some(sensor_id)))),
                 ("source", str_col(rows.iter().map(|(_, s)| Some(sources[*s].as_str())))),
-                // GeoIP columns are the ingest pipeline's to fill.
-                ("src_country", str_col(rows.iter().map(|_| None))),
-                ("dst_country", str_col(rows.iter().map(|_| None))),
-                ("src_asn", i64_col(rows.iter().map(|_| None))),
-                ("dst_asn", i64_col(rows.iter().map(|_| None))),
-                ("src_as_org", str_col(rows.iter().map(|_| None))),
-                ("dst_as_org", str_col(rows.iter().map(|_| None))),
                 ("event_date", date_col(rows.iter().map(|(r, _)| r.first_ts_ns))),
-            ],
+            ]
+            .into_iter()
+            .chain(null_enrichment(rows.len()))
+            .collect(),
         )?;
         Ok(Some(batch))
     }

@@ -6,7 +6,7 @@ use arrow::array::BinaryArray;
 use arrow::record_batch::RecordBatch;
 use opensoc_schemas::Table;
 
-use super::{assemble, date_col, i32_col, i64_col, str_col, ts_col};
+use super::{assemble, date_col, i32_col, i64_col, null_enrichment, str_col, ts_col};
 use crate::RowsError;
 
 /// One log event.
@@ -44,21 +44,6 @@ pub struct LogRow {
     pub raw: Vec<u8>,
 }
 
-impl LogRow {
-    /// An unparsed line: the time is its receive time, the message its text.
-    pub fn raw_line(source_type: &str, origin: &str, received_ns: i64, line: &[u8]) -> Self {
-        LogRow {
-            ts_ns: received_ns,
-            received_ns,
-            source_type: source_type.to_string(),
-            origin: origin.to_string(),
-            message: Some(String::from_utf8_lossy(line).into_owned()),
-            raw: line.to_vec(),
-            ..Default::default()
-        }
-    }
-}
-
 /// Collects log rows.
 #[derive(Debug, Default)]
 pub struct LogRows(pub Vec<LogRow>);
@@ -71,7 +56,7 @@ impl LogRows {
         }
         let rows = std::mem::take(&mut self.0);
         let s = |f: fn(&LogRow) -> Option<&str>| str_col(rows.iter().map(f));
-        let cols = vec![
+        let mut cols = vec![
             ("ts", ts_col(rows.iter().map(|r| r.ts_ns))),
             ("source_type", s(|r| Some(r.source_type.as_str()))),
             ("host", s(|r| r.host.as_deref())),
@@ -91,6 +76,7 @@ impl LogRows {
             ("raw", Arc::new(BinaryArray::from_iter_values(rows.iter().map(|r| r.raw.as_slice()))) as _),
             ("event_date", date_col(rows.iter().map(|r| r.ts_ns))),
         ];
+        cols.extend(null_enrichment(rows.len()));
         Ok(Some(assemble(Table::Logs, cols)?))
     }
 }

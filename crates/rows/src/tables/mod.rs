@@ -44,6 +44,21 @@ pub(crate) fn i64_col(v: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
 }
 
 /// Assemble a batch from named columns, in the table's schema order.
+/// The GeoIP columns, all null: the ingest pipeline's to fill.
+pub(crate) fn null_enrichment(rows: usize) -> Vec<(&'static str, ArrayRef)> {
+    opensoc_schemas::ENRICHMENT_COLUMNS
+        .iter()
+        .map(|&name| {
+            let col = if name.ends_with("_asn") {
+                i64_col(std::iter::repeat_n(None, rows))
+            } else {
+                str_col(std::iter::repeat_n(None::<&str>, rows))
+            };
+            (name, col)
+        })
+        .collect()
+}
+
 pub(crate) fn assemble(table: Table, mut cols: Vec<(&'static str, ArrayRef)>) -> Result<RecordBatch, RowsError> {
     let schema = table.schema();
     let mut ordered = Vec::with_capacity(schema.fields().len());
