@@ -347,6 +347,7 @@ fn findings() -> Vec<Field> {
         req("indicator", DataType::Utf8),
         req("indicator_kind", DataType::Utf8),
         f("intel_sources", utf8_list()),
+        f("rules", utf8_list()),
         f("description", DataType::Utf8),
         req("source_table", DataType::Utf8),
         f("carve_from", ts_type()),

@@ -18,6 +18,22 @@ pub struct Config {
     /// Ingest settings.
     #[serde(default)]
     pub ingest: IngestSection,
+    /// Detection settings.
+    #[serde(default)]
+    pub detect: DetectSection,
+}
+
+/// `[detect]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectSection {
+    /// Folder of YAML rules (added to the built-in ones).
+    pub rules: Option<std::path::PathBuf>,
+    /// Leave the built-in rules out.
+    #[serde(default)]
+    pub no_builtin_rules: bool,
+    /// `max`, `sum` or `mean`.
+    pub score_aggregation: Option<opensoc_enrich::detect::ScoreAggregation>,
 }
 
 /// `[ingest]`.

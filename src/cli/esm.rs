@@ -19,7 +19,7 @@ pub struct EsmArgs {
     #[command(flatten)]
     pub lake: LakeArg,
     #[command(flatten)]
-    pub geo: super::GeoArg,
+    pub pipeline: super::PipelineArg,
     /// Where to start: the saved checkpoints, the oldest record (redelivers
     /// everything; exactly-once ingest adds no row twice), or new records only.
     #[arg(long, value_enum, default_value = "checkpoint")]
@@ -136,7 +136,7 @@ pub async fn run(args: EsmArgs, config: &Config) -> anyhow::Result<u8> {
         }
         None => {
             let location = LakeLocation::parse(&config.lake(args.lake.lake.as_deref())?)?;
-            let lake = Arc::new(super::open_lake(location, &args.geo, config).await?);
+            let lake = Arc::new(super::open_lake(location, &args.pipeline, config).await?);
             opensoc_kinesis::esm::run(client, cfg, Arc::new(IngestHandler { lake })).await?
         }
     };

@@ -26,7 +26,7 @@ pub struct IngestArgs {
     #[command(flatten)]
     pub lake: LakeArg,
     #[command(flatten)]
-    pub geo: super::GeoArg,
+    pub pipeline: super::PipelineArg,
     /// Report format: a table, or one JSON object per file and a totals object.
     #[arg(long, value_enum, default_value = "table")]
     pub format: IngestFormat,
@@ -66,11 +66,20 @@ impl Input {
         }
     }
 
-    /// What `path` holds: a capture when it starts like one (after gunzip
-    /// for .gz files), else a log file.
+    /// What `path` holds: a capture when it is named like one (so that a
+    /// damaged capture gets the capture reader's precise error) or starts
+    /// like one (after gunzip for .gz files), else a log file.
     pub fn of(path: PathBuf) -> Input {
-        if looks_like_capture(&path) { Input::Capture(path) } else { Input::Log(path) }
+        if has_capture_extension(&path) || looks_like_capture(&path) { Input::Capture(path) } else { Input::Log(path) }
     }
+}
+
+const CAPTURE_EXTENSIONS: [&str; 5] = ["pcap", "pcapng", "cap", "dmp", "trace"];
+
+fn has_capture_extension(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    CAPTURE_EXTENSIONS.iter().any(|e| name.ends_with(&format!(".{e}")))
 }
 
 const LOG_EXTENSIONS: [&str; 6] = ["log", "json", "ndjson", "eve", "cef", "syslog"];
@@ -81,8 +90,9 @@ fn has_log_extension(path: &Path) -> bool {
     LOG_EXTENSIONS.iter().any(|e| name.ends_with(&format!(".{e}")))
 }
 
-/// Files to read: named files as given (capture or log by content);
-/// folders searched for captures and for files named like logs.
+/// Files to read: named files as given (a capture by name or content, else
+/// a log); folders searched for files that start like a capture and for
+/// files named like logs.
 pub fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, usize)> {
     let mut files = Vec::new();
     let mut skipped = 0;
@@ -97,9 +107,12 @@ pub fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, usize)> 
                 .collect();
             found.sort();
             for f in found {
-                match Input::of(f) {
-                    Input::Log(f) if !has_log_extension(&f) => skipped += 1,
-                    input => files.push(input),
+                if looks_like_capture(&f) {
+                    files.push(Input::Capture(f));
+                } else if has_log_extension(&f) {
+                    files.push(Input::Log(f));
+                } else {
+                    skipped += 1;
                 }
             }
         } else {
@@ -139,7 +152,7 @@ pub async fn run(args: IngestArgs, config: &Config) -> anyhow::Result<u8> {
     if let Some(m) = args.batch_mib {
         cfg.batch_bytes = m.max(1) << 20;
     }
-    let lake = Arc::new(super::open_lake(location, &args.geo, config).await?);
+    let lake = Arc::new(super::open_lake(location, &args.pipeline, config).await?);
     let (reports, totals, elapsed) =
         ingest_files(lake, cfg, &files, args.log_type.as_deref(), !args.no_progress).await?;
     match args.format {

@@ -85,25 +85,55 @@ pub struct LakeArg {
     pub lake: Option<String>,
 }
 
-/// GeoIP enrichment of the `flows` table.
+/// The ingest pipeline's enrichment and detection.
 #[derive(Debug, clap::Args)]
-pub struct GeoArg {
+pub struct PipelineArg {
     /// Folder of MaxMind databases (GeoIP2/GeoLite2 City or Country, ASN,
-    /// Anonymous IP): fills flows' src/dst country and ASN columns.
+    /// Anonymous IP): fills the src/dst country and ASN columns of flows,
+    /// logs and findings.
     #[arg(long, env = "OPENSOC_GEOIP")]
     pub geoip: Option<std::path::PathBuf>,
+    /// Folder of detection rules (YAML, a Sigma subset; searched
+    /// recursively), added to the built-in ones — a rule with a built-in
+    /// rule's id replaces it.
+    #[arg(long, env = "OPENSOC_RULES")]
+    pub rules: Option<std::path::PathBuf>,
+    /// Leave the built-in rules (port scans, DNS tunnels, generated
+    /// domains, SSH password guessing) out.
+    #[arg(long, env = "OPENSOC_NO_BUILTIN_RULES")]
+    pub no_builtin_rules: bool,
+    /// How the scores of the rules that fired on one row make the
+    /// finding's score.
+    #[arg(long, env = "OPENSOC_SCORE_AGGREGATION", value_parser = ["max", "sum", "mean"])]
+    pub score_aggregation: Option<String>,
 }
 
-/// Open (and create) the lake with the pipeline's enrichment: GeoIP when a
-/// folder is given by flag, environment or the config file, and the `intel`
-/// table's indicators.
+impl PipelineArg {
+    /// Flags and environment over the config file.
+    pub fn options(&self, config: &Config) -> anyhow::Result<opensoc_lake::intel::PipelineOptions> {
+        let score_aggregation = match &self.score_aggregation {
+            Some(s) => s.parse().map_err(anyhow::Error::msg)?,
+            None => config.detect.score_aggregation.unwrap_or_default(),
+        };
+        Ok(opensoc_lake::intel::PipelineOptions {
+            geoip: self.geoip.clone().or_else(|| config.geoip.clone()),
+            rules: self.rules.clone().or_else(|| config.detect.rules.clone()),
+            no_builtin_rules: self.no_builtin_rules || config.detect.no_builtin_rules,
+            score_aggregation,
+        })
+    }
+}
+
+/// Open (and create) the lake with the pipeline's enrichment and detection:
+/// GeoIP and rules as given by flag, environment or the config file, and
+/// the `intel` table's indicators.
 pub async fn open_lake(
     location: opensoc_lake::LakeLocation,
-    geo: &GeoArg,
+    pipeline: &PipelineArg,
     config: &Config,
 ) -> anyhow::Result<opensoc_lake::Lake> {
-    let dir = geo.geoip.clone().or_else(|| config.geoip.clone());
-    opensoc_lake::Lake::open_enriched(location, dir.as_deref()).await.context("opening the lake")
+    let opts = pipeline.options(config)?;
+    opensoc_lake::Lake::open_enriched(location, &opts).await.context("opening the lake")
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! endpoints, threat-intelligence indicators and their matching (log
 //! parsing and detection follow).
 
+pub mod detect;
 pub mod flows;
 pub mod geo;
 pub mod intel;

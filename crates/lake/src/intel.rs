@@ -7,7 +7,9 @@ use deltalake::arrow::array::{Array, AsArray, Int32Array, Int64Array, RecordBatc
 use deltalake::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use opensoc_enrich::intel::{Indicator, IndicatorKind, IntelIndex};
 
-use std::path::Path;
+use std::path::PathBuf;
+
+use opensoc_enrich::detect::{Detector, RuleSet, ScoreAggregation};
 
 use opensoc_enrich::flows::GeoEnricher;
 use opensoc_schemas::Table;
@@ -93,6 +95,34 @@ pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
     Ok(out)
 }
 
+/// What the ingest pipeline enriches and detects with.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineOptions {
+    /// MaxMind databases (GeoLite2/GeoIP2 City or Country, ASN, Anonymous IP).
+    pub geoip: Option<PathBuf>,
+    /// A folder of YAML rules, added to (or replacing) the built-in ones.
+    pub rules: Option<PathBuf>,
+    /// Leave the built-in rules out.
+    pub no_builtin_rules: bool,
+    /// How the scores of the rules that fired on one row combine.
+    pub score_aggregation: ScoreAggregation,
+}
+
+impl PipelineOptions {
+    /// The detector these options describe; every bad rule is named in the error.
+    pub fn detector(&self) -> Result<Detector, LakeError> {
+        let mut rules = if self.no_builtin_rules { RuleSet::empty() } else { RuleSet::builtin() };
+        if let Some(dir) = &self.rules {
+            let added = rules.load_dir(dir).map_err(|errors| {
+                let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+                LakeError::Enrich(format!("{} bad rule(s) in {}:\n{}", errors.len(), dir.display(), list.join("\n")))
+            })?;
+            tracing::info!(rules = added, dir = %dir.display(), "rules loaded");
+        }
+        Ok(Detector::new(rules, self.score_aggregation))
+    }
+}
+
 impl Lake {
     /// Match incoming rows against the `intel` table's indicators and add
     /// the hits to `findings`, when the table holds any. Returns the lake
@@ -110,17 +140,18 @@ impl Lake {
         Ok((self.with_intel(IntelIndex::build(indicators)), n))
     }
 
-    /// Open (creating) the lake with the ingest pipeline's enrichment:
-    /// GeoIP from `geoip` when given — loaded first, so a bad folder fails
-    /// before the lake is touched — and the `intel` table's indicators when
-    /// it holds any. What `opensoc ingest`, `opensoc esm` and the ingest
-    /// function all open.
-    pub async fn open_enriched(location: LakeLocation, geoip: Option<&Path>) -> Result<Lake, LakeError> {
-        let geo = match geoip {
+    /// Open (creating) the lake with the ingest pipeline's enrichment and
+    /// detection: GeoIP and rules as `opts` say — loaded first, so a bad
+    /// folder or rule fails before the lake is touched — and the `intel`
+    /// table's indicators when it holds any. What `opensoc ingest`,
+    /// `opensoc esm` and the ingest function all open.
+    pub async fn open_enriched(location: LakeLocation, opts: &PipelineOptions) -> Result<Lake, LakeError> {
+        let geo = match &opts.geoip {
             Some(dir) => Some(GeoEnricher::open(dir).map_err(|e| LakeError::Enrich(format!("GeoIP databases: {e}")))?),
             None => None,
         };
-        let mut lake = Lake::open(location).await?;
+        let detector = opts.detector()?;
+        let mut lake = Lake::open(location).await?.with_detector(detector);
         if let Some(geo) = geo {
             tracing::info!(databases = %geo.describe(), "GeoIP enrichment on");
             lake = lake.with_geoip(geo);

@@ -22,7 +22,8 @@ pub struct Lake {
     location: LakeLocation,
     tables: Mutex<BTreeMap<Table, DeltaTable>>,
     geo: Option<std::sync::Arc<opensoc_enrich::flows::GeoEnricher>>,
-    intel: Option<std::sync::Arc<opensoc_enrich::intel::IntelIndex>>,
+    /// Intel matching, Suricata alerts and rules: findings from every batch.
+    detector: opensoc_enrich::detect::Detector,
     /// Log parsing state kept between deliveries (Zeek TSV headers per origin).
     log_parser: std::sync::Mutex<opensoc_enrich::logs::LogParser>,
 }
@@ -45,7 +46,7 @@ impl Lake {
             location,
             tables: Mutex::new(BTreeMap::new()),
             geo: None,
-            intel: None,
+            detector: Default::default(),
             log_parser: Default::default(),
         };
         for t in Table::ALL {
@@ -60,7 +61,7 @@ impl Lake {
             location,
             tables: Mutex::new(BTreeMap::new()),
             geo: None,
-            intel: None,
+            detector: Default::default(),
             log_parser: Default::default(),
         };
         for t in Table::ALL {
@@ -90,23 +91,34 @@ impl Lake {
         self
     }
 
-    /// Match incoming flows, DNS, HTTP and TLS rows against these
-    /// indicators; hits become `findings` rows (see [`Lake::findings_for`]).
-    pub fn with_intel(mut self, index: opensoc_enrich::intel::IntelIndex) -> Self {
-        self.intel = Some(std::sync::Arc::new(index));
+    /// Detect with these rules and this score aggregation (the built-in
+    /// rules, scored by max, until this is called); keeps the indicators.
+    pub fn with_detector(mut self, detector: opensoc_enrich::detect::Detector) -> Self {
+        let intel = self.detector.intel_index();
+        self.detector = match intel {
+            Some(ix) => detector.with_intel(ix),
+            None => detector,
+        };
         self
     }
 
-    /// The findings a batch of `t` gives against the lake's indicators
-    /// (none without indicators). Pipelines call it where a batch is still
-    /// tied to its input, so findings are committed exactly like the rows
-    /// they come from.
+    /// Match incoming rows against these indicators; hits become
+    /// `findings` rows (see [`Lake::findings_for`]).
+    pub fn with_intel(mut self, index: opensoc_enrich::intel::IntelIndex) -> Self {
+        self.detector = std::mem::take(&mut self.detector).with_intel(std::sync::Arc::new(index));
+        self
+    }
+
+    /// The detector in use.
+    pub fn detector(&self) -> &opensoc_enrich::detect::Detector {
+        &self.detector
+    }
+
+    /// The findings of a batch of `t`: intel hits, Suricata alerts and
+    /// rules, triaged. Pipelines call it where a batch is still tied to its
+    /// input, so findings are committed exactly like the rows they come from.
     pub fn findings_for(&self, t: Table, batch: &RecordBatch) -> Result<Option<RecordBatch>, LakeError> {
-        match &self.intel {
-            Some(ix) => opensoc_enrich::intel::findings::derive(t, batch, ix)
-                .map_err(|e| LakeError::Enrich(format!("findings from {}: {e}", t.name()))),
-            None => Ok(None),
-        }
+        self.detector.findings(t, batch).map_err(|e| LakeError::Enrich(format!("findings from {}: {e}", t.name())))
     }
 
     /// Where the lake is.

@@ -43,10 +43,19 @@ async fn main() -> Result<(), Error> {
     let spec = std::env::var("OPENSOC_LAKE").context("OPENSOC_LAKE is not set (e.g. s3://bucket/lake)")?;
     let location = LakeLocation::parse(&spec)?;
     // Opened once per cold start: tables created when missing, GeoIP
-    // databases shipped with the function (a layer or the package), and the
-    // intel table's indicators.
-    let geoip = std::env::var_os("OPENSOC_GEOIP").map(std::path::PathBuf::from);
-    let lake = Lake::open_enriched(location, geoip.as_deref()).await.context("opening the lake")?;
+    // databases and rules shipped with the function (a layer or the
+    // package), and the intel table's indicators.
+    let env_path = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let opts = opensoc_lake::intel::PipelineOptions {
+        geoip: env_path("OPENSOC_GEOIP"),
+        rules: env_path("OPENSOC_RULES"),
+        no_builtin_rules: std::env::var("OPENSOC_NO_BUILTIN_RULES").is_ok_and(|v| v == "1" || v == "true"),
+        score_aggregation: match std::env::var("OPENSOC_SCORE_AGGREGATION") {
+            Ok(s) => s.parse().map_err(anyhow::Error::msg).context("OPENSOC_SCORE_AGGREGATION")?,
+            Err(_) => Default::default(),
+        },
+    };
+    let lake = Lake::open_enriched(location, &opts).await.context("opening the lake")?;
     let lake = Arc::new(lake);
     lambda_runtime::run(service_fn(move |ev| handler(lake.clone(), ev))).await
 }

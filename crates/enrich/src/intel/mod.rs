@@ -7,7 +7,6 @@
 //!   events); every bad item is an error of its own and the rest loads.
 //! - [`IntelIndex`]: the lookup structure.
 
-pub mod findings;
 pub mod index;
 pub mod load;
 pub mod table;

@@ -206,6 +206,7 @@ fn rfc3164(
     fields: &mut Map<String, Value>,
 ) -> Result<(), ParseError> {
     let mut rest = s;
+    let mut has_time = true;
     if starts_with_3164_time(s.as_bytes()) {
         let (mon, day) = (&s[..3], &s[4..6]);
         // Optional fraction (rsyslog's high-precision BSD form).
@@ -219,6 +220,8 @@ fn rfc3164(
         rest = token(s).1;
     } else if !has_pri {
         return Err(err("neither <PRI> nor a timestamp opens the line"));
+    } else {
+        has_time = false;
     }
     if rest.starts_with("CEF:") {
         row.message = Some(rest.to_string());
@@ -227,7 +230,7 @@ fn rfc3164(
     // HOSTNAME, unless the next token is already the TAG (`app:` or `app[pid]:`).
     let (first, after) = token(rest);
     let is_tag = first.ends_with(':') || (first.contains('[') && first.ends_with("]:"));
-    if !first.is_empty() && !is_tag && !after.is_empty() && row.ts_ns != 0 {
+    if !first.is_empty() && !is_tag && !after.is_empty() && has_time {
         row.host = Some(first.to_string());
         rest = after;
     }

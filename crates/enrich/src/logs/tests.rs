@@ -101,7 +101,7 @@ fn cef_bare_and_inside_syslog() {
     // Syslog that carries CEF is CEF too.
     let mut p = LogParser::new();
     let Parsed::Event(row) =
-        p.parse("syslog", "x", RECEIVED, &sample("cef.log").split(|b| *b == b'\n').nth(2).unwrap().to_vec()).unwrap()
+        p.parse("syslog", "x", RECEIVED, sample("cef.log").split(|b| *b == b'\n').nth(2).unwrap()).unwrap()
     else {
         panic!("an event")
     };
