@@ -53,6 +53,10 @@ fn every_capture_is_stored_with_capinfos_packet_count() {
     );
     let q: u64 = query(lake.path(), "SELECT count(*) AS n FROM quarantine")[0]["n"].as_u64().unwrap();
     assert_eq!(q, totals["totals"]["quarantined"].as_u64().unwrap(), "quarantine rows vs reported");
+    // Ordinary traffic of every kind: no built-in behavioural rule fires
+    // (testdata/detect holds the traffic they must fire on).
+    let behavioural = query(lake.path(), "SELECT rule, src_ip, source_table FROM findings WHERE rule LIKE 'opensoc.%'");
+    assert!(behavioural.is_empty(), "false positives on the Zeek corpus: {behavioural:?}");
 }
 
 /// The corpus has no damaged files, so make some: cut captures of every

@@ -10,6 +10,7 @@ mod community_id;
 #[cfg(feature = "docker")]
 mod containers;
 mod corpus;
+mod detect;
 mod enrich;
 mod faults;
 mod lambda;

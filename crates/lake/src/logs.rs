@@ -42,9 +42,12 @@ pub fn parse_lines<'a>(
     quarantine: &mut QuarantineRows,
 ) -> ParseCounts {
     let mut counts = ParseCounts::default();
-    for l in lines {
+    for mut l in lines {
         if l.line.trim_ascii().is_empty() {
             continue;
+        }
+        while let [rest @ .., b'\n' | b'\r'] = l.line {
+            l.line = rest;
         }
         match parser.parse(source_type, l.origin, l.received_ns, l.line) {
             Ok(Parsed::Event(row)) => {
