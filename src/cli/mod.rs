@@ -89,8 +89,9 @@ pub struct LakeArg {
 #[derive(Debug, clap::Args)]
 pub struct PipelineArg {
     /// Folder of MaxMind databases (GeoIP2/GeoLite2 City or Country, ASN,
-    /// Anonymous IP): fills the src/dst country and ASN columns of flows,
-    /// logs and findings.
+    /// Anonymous IP), or s3://BUCKET/PREFIX/ holding them: fills the src/dst
+    /// country and ASN columns of flows, logs and findings. Reloaded when
+    /// the files (or objects) change.
     #[arg(long, env = "OPENSOC_GEOIP")]
     pub geoip: Option<std::path::PathBuf>,
     /// Folder of detection rules (YAML, a Sigma subset; searched

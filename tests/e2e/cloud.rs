@@ -179,6 +179,12 @@ impl Moto {
         out.contents().iter().map(|o| (o.key().unwrap_or_default().to_string(), o.size().unwrap_or(0))).collect()
     }
 
+    /// Put an object.
+    pub fn s3_put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        let (rt, s3) = self.s3();
+        rt.block_on(s3.put_object().bucket(bucket).key(key).body(bytes.into()).send()).unwrap();
+    }
+
     /// Delete an object.
     pub fn s3_delete(&self, bucket: &str, key: &str) {
         let (rt, s3) = self.s3();

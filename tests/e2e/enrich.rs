@@ -53,6 +53,31 @@ fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_sourc
     }
     assert!(with_asn >= 20, "the demo captures reach networks of the test ASN database: {with_asn}");
 
+    // Log events' endpoints get the same columns.
+    let logs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/logs");
+    let out =
+        run(opensoc().args(["ingest", "--no-progress", "--geoip"]).arg(&geoip).arg("--lake").arg(&lake).arg(&logs));
+    assert_eq!(out.status.code(), Some(3), "malformed.log is quarantined: {}", String::from_utf8_lossy(&out.stderr));
+    let rows = query(&lake, "SELECT src_ip, dst_ip, src_country, dst_country, src_asn, dst_asn FROM logs");
+    let mut located = 0;
+    for r in &rows {
+        for side in ["src", "dst"] {
+            let Some(ip) = r[format!("{side}_ip")].as_str() else {
+                assert!(r[format!("{side}_country")].is_null());
+                continue;
+            };
+            let ip: IpAddr = ip.parse().unwrap();
+            let c = city.record(ip);
+            let want =
+                c.and_then(|v| v["country"]["iso_code"].as_str().or(v["registered_country"]["iso_code"].as_str()));
+            assert_eq!(r[format!("{side}_country")].as_str(), want, "log {side} {ip}");
+            let want_asn = asn.record(ip).and_then(|v| v["autonomous_system_number"].as_u64());
+            assert_eq!(r[format!("{side}_asn")].as_u64(), want_asn, "log {side} {ip}");
+            located += usize::from(want.is_some());
+        }
+    }
+    assert!(located >= 3, "the sample logs name addresses of the test City database: {located}");
+
     // Without --geoip the columns are there and empty.
     let plain = dir.path().join("plain");
     ingest(&plain, &demo_captures());
@@ -72,6 +97,47 @@ fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_sourc
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no MaxMind database"), "{stderr}");
     assert!(!dir.path().join("l3/flows").exists(), "no table was created");
+}
+
+#[test]
+fn geoip_databases_in_s3_enrich_like_the_local_folder() {
+    let geoip = shared_data().join("geoip");
+    let moto = Moto::start();
+    moto.stream_and_bucket("geo-stream", "geo", 1);
+    for f in std::fs::read_dir(&geoip).unwrap().flatten() {
+        let name = f.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".mmdb") {
+            moto.s3_put("geo", &format!("maxmind/{name}"), std::fs::read(f.path()).unwrap());
+        }
+    }
+    let dir = tempdir();
+    let local = dir.path().join("local");
+    ingest_demo_with_geoip(&local, &geoip);
+    let from_s3 = dir.path().join("s3");
+    let out = run(moto
+        .opensoc()
+        .env("OPENSOC_CACHE_DIR", dir.path().join("cache"))
+        .args(["ingest", "--no-progress", "--geoip", "s3://geo/maxmind/", "--lake"])
+        .arg(&from_s3)
+        .args(demo_captures()));
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+    let sql = "SELECT community_id, first_ts_ns, src_country, dst_country, src_asn, dst_asn, src_as_org, dst_as_org \
+               FROM flows ORDER BY community_id, first_ts_ns";
+    let (a, b) = (query(&local, sql), query(&from_s3, sql));
+    assert!(a.len() > 100);
+    assert_eq!(a, b, "the same answers from the S3 copies");
+    assert!(a.iter().any(|r| !r["dst_asn"].is_null()));
+
+    // A prefix with no databases is a clear error before anything is read.
+    let out = run(moto
+        .opensoc()
+        .env("OPENSOC_CACHE_DIR", dir.path().join("cache"))
+        .args(["ingest", "--no-progress", "--geoip", "s3://geo/nothing-here/", "--lake"])
+        .arg(dir.path().join("l3"))
+        .args(demo_captures()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no .mmdb objects"), "{stderr}");
 }
 
 #[test]

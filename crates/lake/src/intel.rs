@@ -98,7 +98,8 @@ pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
 /// What the ingest pipeline enriches and detects with.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineOptions {
-    /// MaxMind databases (GeoLite2/GeoIP2 City or Country, ASN, Anonymous IP).
+    /// MaxMind databases (GeoLite2/GeoIP2 City or Country, ASN, Anonymous
+    /// IP): a folder, or `s3://bucket/prefix/` (mirrored locally).
     pub geoip: Option<PathBuf>,
     /// A folder of YAML rules, added to (or replacing) the built-in ones.
     pub rules: Option<PathBuf>,
@@ -146,7 +147,16 @@ impl Lake {
     /// table's indicators when it holds any. What `opensoc ingest`,
     /// `opensoc esm` and the ingest function all open.
     pub async fn open_enriched(location: LakeLocation, opts: &PipelineOptions) -> Result<Lake, LakeError> {
-        let geo = match &opts.geoip {
+        let geoip = opts.geoip.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let sync = match geoip.as_deref() {
+            Some(uri) if uri.starts_with("s3://") => Some(crate::geoip_sync::GeoSync::start(uri).await?),
+            _ => None,
+        };
+        let dir = match &sync {
+            Some(s) => Some(s.dir().to_path_buf()),
+            None => opts.geoip.clone(),
+        };
+        let geo = match dir {
             Some(dir) => Some(GeoEnricher::open(dir).map_err(|e| LakeError::Enrich(format!("GeoIP databases: {e}")))?),
             None => None,
         };
@@ -155,6 +165,9 @@ impl Lake {
         if let Some(geo) = geo {
             tracing::info!(databases = %geo.describe(), "GeoIP enrichment on");
             lake = lake.with_geoip(geo);
+        }
+        if let Some(sync) = sync {
+            lake = lake.with_geoip_sync(sync);
         }
         let (lake, indicators) = lake.with_intel_from_table().await?;
         if indicators > 0 {

@@ -22,6 +22,8 @@ pub struct Lake {
     location: LakeLocation,
     tables: Mutex<BTreeMap<Table, DeltaTable>>,
     geo: Option<std::sync::Arc<opensoc_enrich::flows::GeoEnricher>>,
+    /// When the databases come from S3: the mirror to refresh.
+    geo_sync: Option<std::sync::Arc<crate::geoip_sync::GeoSync>>,
     /// Intel matching, Suricata alerts and rules: findings from every batch.
     detector: opensoc_enrich::detect::Detector,
     /// Log parsing state kept between deliveries (Zeek TSV headers per origin).
@@ -46,6 +48,7 @@ impl Lake {
             location,
             tables: Mutex::new(BTreeMap::new()),
             geo: None,
+            geo_sync: None,
             detector: Default::default(),
             log_parser: Default::default(),
         };
@@ -61,6 +64,7 @@ impl Lake {
             location,
             tables: Mutex::new(BTreeMap::new()),
             geo: None,
+            geo_sync: None,
             detector: Default::default(),
             log_parser: Default::default(),
         };
@@ -88,6 +92,13 @@ impl Lake {
     /// `findings` rows on every append from these databases.
     pub fn with_geoip(mut self, geo: opensoc_enrich::flows::GeoEnricher) -> Self {
         self.geo = Some(std::sync::Arc::new(geo));
+        self
+    }
+
+    /// Refresh the GeoIP databases from this S3 mirror (at most once a
+    /// minute, before enriching).
+    pub fn with_geoip_sync(mut self, sync: crate::geoip_sync::GeoSync) -> Self {
+        self.geo_sync = Some(std::sync::Arc::new(sync));
         self
     }
 
@@ -205,6 +216,9 @@ impl Lake {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         let batches = match (&self.geo, t) {
             (Some(geo), Table::Flows | Table::Findings | Table::Logs) => {
+                if let Some(sync) = &self.geo_sync {
+                    sync.sync_if_due().await;
+                }
                 let geo = geo.clone();
                 // Lookups are CPU work: off the async threads.
                 tokio::task::spawn_blocking(move || {

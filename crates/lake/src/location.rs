@@ -78,6 +78,22 @@ impl LakeLocation {
     }
 }
 
+/// An object store for `bucket`, with credentials, region and endpoint from
+/// the AWS_* environment (as in Lambda, or pointing at a local server).
+pub fn s3_store(bucket: &str) -> Result<std::sync::Arc<dyn object_store::ObjectStore>, String> {
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+    if bucket.is_empty() || bucket.len() > 63 || bucket.contains(['/', ' ']) {
+        return Err(format!("bad bucket name {bucket:?}"));
+    }
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    for (k, v) in s3_options_from_env() {
+        if let Ok(key) = k.parse::<AmazonS3ConfigKey>() {
+            builder = builder.with_config(key, v);
+        }
+    }
+    Ok(std::sync::Arc::new(builder.build().map_err(|e| format!("no object store for s3://{bucket}: {e}"))?))
+}
+
 /// Object-store options for S3 from the AWS SDK's standard environment: an
 /// endpoint override (`AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`) means a
 /// local server — path-style requests, and plain HTTP when it says so.

@@ -9,12 +9,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectStore};
 use opensoc_schemas::envelope::{ClaimCheck, Envelope, MAX_SEGMENT_BYTES};
-
-use crate::location::s3_options_from_env;
 
 /// A claimed object could not be read, for now; retry the delivery.
 #[derive(Debug, thiserror::Error)]
@@ -47,18 +44,7 @@ impl ClaimFetcher {
         if let Some(s) = stores.get(bucket) {
             return Ok(s.clone());
         }
-        if bucket.is_empty() || bucket.len() > 63 || bucket.contains(['/', ' ']) {
-            return Err(format!("bad bucket name {bucket:?}"));
-        }
-        // Credentials and region from the AWS_* environment (as in Lambda).
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        for (k, v) in s3_options_from_env() {
-            if let Ok(key) = k.parse::<AmazonS3ConfigKey>() {
-                builder = builder.with_config(key, v);
-            }
-        }
-        let store: Arc<dyn ObjectStore> =
-            Arc::new(builder.build().map_err(|e| format!("no object store for s3://{bucket}: {e}"))?);
+        let store = crate::location::s3_store(bucket)?;
         stores.insert(bucket.to_string(), store.clone());
         Ok(store)
     }
