@@ -467,3 +467,56 @@ fn garbage_on_the_stream_is_quarantined_with_reasons_and_the_rest_lands() {
     let messages: Vec<&str> = logs.iter().map(|r| r["message"].as_str().unwrap()).collect();
     assert_eq!(messages, vec!["DROP IN=eth0", "kpl line a", "kpl line b", "one good line"], "{logs:?}");
 }
+
+#[test]
+fn a_zeek_tsv_log_spread_over_shards_parses_on_workers_that_never_saw_its_header() {
+    let moto = Moto::start();
+    moto.stream_and_bucket("zeek", "lake-zeek", 4);
+    let dir = tempdir();
+    // A conn.log of a few MiB: many records, spread over the 4 shards.
+    let sample = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/logs/conn.log")).unwrap();
+    let (header, rest): (Vec<&str>, Vec<&str>) =
+        sample.lines().partition(|l| l.starts_with('#') && !l.starts_with("#close"));
+    let row = rest.iter().find(|l| !l.starts_with('#')).unwrap();
+    let n = 30_000;
+    let mut text = header.join("\n") + "\n";
+    for i in 0..n {
+        text.push_str(&row.replacen("CgyLhY3QzDA2ftlRN5", &format!("C{i:017}"), 1));
+        text.push('\n');
+    }
+    let log = dir.path().join("conn.log");
+    std::fs::write(&log, text).unwrap();
+    let out = run(moto.sensor().args(["replay", "--stream", "zeek", "--sensor-id", "z1", "--logs"]).arg(&log));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // One worker process per shard: none shares another's parser state.
+    let lake = "s3://lake-zeek/lake";
+    let workers: Vec<Child> = (0..4)
+        .map(|i| {
+            moto.esm_with_checkpoint("zeek", lake, &dir.path().join(format!("w{i}.json")))
+                .args(["--shard", &format!("shardId-{i:012}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success(), "worker: {}", String::from_utf8_lossy(&out.stderr));
+        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let records =
+        |o: &str| serde_json::from_str::<Value>(o.trim()).ok().and_then(|v| v["records"].as_u64()).unwrap_or(0);
+    let shards_with_data = outputs.iter().filter(|o| records(o) > 0).count();
+    assert!(shards_with_data >= 2, "the file's records went to several shards: {outputs:?}");
+    let got = moto.query(
+        lake,
+        "SELECT count(*) AS n, count(DISTINCT fields) AS distinct_rows, min(app) AS app, min(dst_port) AS port FROM logs",
+    );
+    assert_eq!(got[0]["n"], n, "every data line, once: {got:?}");
+    assert_eq!(got[0]["distinct_rows"], n);
+    assert_eq!((got[0]["app"].as_str(), got[0]["port"].as_u64()), (Some("conn"), Some(80)));
+    let bad = moto.query(lake, "SELECT count(*) AS n FROM quarantine");
+    assert_eq!(bad[0]["n"], 0, "no line without its header");
+}
