@@ -138,21 +138,42 @@ fn endpoints() -> Vec<Field> {
 }
 
 /// Columns the ingest pipeline fills by enrichment (placed last).
-pub const ENRICHMENT_COLUMNS: [&str; 6] =
-    ["src_country", "dst_country", "src_asn", "dst_asn", "src_as_org", "dst_as_org"];
+pub const ENRICHMENT_COLUMNS: [&str; 14] = [
+    "src_country",
+    "dst_country",
+    "src_asn",
+    "dst_asn",
+    "src_as_org",
+    "dst_as_org",
+    "src_city",
+    "dst_city",
+    "src_latitude",
+    "dst_latitude",
+    "src_longitude",
+    "dst_longitude",
+    "src_anonymity",
+    "dst_anonymity",
+];
 
 /// The [`ENRICHMENT_COLUMNS`] of both endpoints, filled by the ingest
-/// pipeline's GeoIP enrichment (null without it).
-fn enrichment() -> Vec<Field> {
-    let [src_country, dst_country, src_asn, dst_asn, src_as_org, dst_as_org] = ENRICHMENT_COLUMNS;
-    vec![
-        f(src_country, DataType::Utf8),
-        f(dst_country, DataType::Utf8),
-        f(src_asn, DataType::Int64),
-        f(dst_asn, DataType::Int64),
-        f(src_as_org, DataType::Utf8),
-        f(dst_as_org, DataType::Utf8),
-    ]
+/// pipeline's GeoIP enrichment (null without it): country (ISO code), ASN
+/// and its organisation, city, coordinates, and the anonymous-IP flags
+/// (`anonymous,vpn,hosting,public_proxy,residential_proxy,tor_exit`,
+/// comma-joined; null when none).
+pub fn enrichment() -> Vec<Field> {
+    ENRICHMENT_COLUMNS
+        .iter()
+        .map(|name| {
+            let t = if name.ends_with("_asn") {
+                DataType::Int64
+            } else if name.ends_with("_latitude") || name.ends_with("_longitude") {
+                DataType::Float64
+            } else {
+                DataType::Utf8
+            };
+            f(name, t)
+        })
+        .collect()
 }
 
 fn flows() -> Vec<Field> {

@@ -22,6 +22,31 @@ fn ingest_demo_with_geoip(lake: &Path, geoip: &Path) {
     assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// City, coordinates and anonymous-IP flags of one endpoint, as the
+/// databases' source JSON says.
+fn check_place(r: &Value, side: &str, ip: IpAddr, city: Option<&Value>, anon: Option<&Value>) {
+    let want_city = city.and_then(|v| v["city"]["names"]["en"].as_str());
+    assert_eq!(r[format!("{side}_city")].as_str(), want_city, "{side} {ip} city");
+    for (col, key) in [("latitude", "latitude"), ("longitude", "longitude")] {
+        let want = city.and_then(|v| v["location"][key].as_f64());
+        assert_eq!(r[format!("{side}_{col}")].as_f64(), want, "{side} {ip} {col}");
+    }
+    let flags: Vec<&str> = [
+        ("is_anonymous", "anonymous"),
+        ("is_anonymous_vpn", "vpn"),
+        ("is_hosting_provider", "hosting"),
+        ("is_public_proxy", "public_proxy"),
+        ("is_residential_proxy", "residential_proxy"),
+        ("is_tor_exit_node", "tor_exit"),
+    ]
+    .into_iter()
+    .filter(|(k, _)| anon.is_some_and(|a| a[*k].as_bool() == Some(true)))
+    .map(|(_, n)| n)
+    .collect();
+    let want = (!flags.is_empty()).then(|| flags.join(","));
+    assert_eq!(r[format!("{side}_anonymity")].as_str(), want.as_deref(), "{side} {ip} anonymity");
+}
+
 #[test]
 fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_source_says() {
     let geoip = shared_data().join("geoip");
@@ -30,9 +55,12 @@ fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_sourc
     ingest_demo_with_geoip(&lake, &geoip);
     let asn = SourceJson::read(&geoip.join("GeoLite2-ASN-Test.json")).unwrap();
     let city = SourceJson::read(&geoip.join("GeoIP2-City-Test.json")).unwrap();
+    let anon = SourceJson::read(&geoip.join("GeoIP2-Anonymous-IP-Test.json")).unwrap();
     let rows = query(
         &lake,
-        "SELECT src_ip, dst_ip, src_country, dst_country, src_asn, dst_asn, src_as_org, dst_as_org FROM flows",
+        "SELECT src_ip, dst_ip, src_country, dst_country, src_asn, dst_asn, src_as_org, dst_as_org, \
+         src_city, dst_city, src_latitude, dst_latitude, src_longitude, dst_longitude, src_anonymity, dst_anonymity \
+         FROM flows",
     );
     assert!(rows.len() > 100);
     let mut with_asn = 0;
@@ -48,6 +76,7 @@ fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_sourc
             let want_country =
                 c.and_then(|v| v["country"]["iso_code"].as_str().or(v["registered_country"]["iso_code"].as_str()));
             assert_eq!(r[format!("{side}_country")].as_str(), want_country, "{side} {ip}");
+            check_place(r, side, ip, c, anon.record(ip));
             with_asn += usize::from(want_asn.is_some());
         }
     }
@@ -58,8 +87,12 @@ fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_sourc
     let out =
         run(opensoc().args(["ingest", "--no-progress", "--geoip"]).arg(&geoip).arg("--lake").arg(&lake).arg(&logs));
     assert_eq!(out.status.code(), Some(3), "malformed.log is quarantined: {}", String::from_utf8_lossy(&out.stderr));
-    let rows = query(&lake, "SELECT src_ip, dst_ip, src_country, dst_country, src_asn, dst_asn FROM logs");
-    let mut located = 0;
+    let rows = query(
+        &lake,
+        "SELECT src_ip, dst_ip, src_country, dst_country, src_asn, dst_asn, src_city, dst_city, src_latitude, \
+         dst_latitude, src_longitude, dst_longitude, src_anonymity, dst_anonymity FROM logs",
+    );
+    let (mut located, mut anonymous) = (0, 0);
     for r in &rows {
         for side in ["src", "dst"] {
             let Some(ip) = r[format!("{side}_ip")].as_str() else {
@@ -73,10 +106,13 @@ fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_sourc
             assert_eq!(r[format!("{side}_country")].as_str(), want, "log {side} {ip}");
             let want_asn = asn.record(ip).and_then(|v| v["autonomous_system_number"].as_u64());
             assert_eq!(r[format!("{side}_asn")].as_u64(), want_asn, "log {side} {ip}");
+            check_place(r, side, ip, c, anon.record(ip));
             located += usize::from(want.is_some());
+            anonymous += usize::from(!r[format!("{side}_anonymity")].is_null());
         }
     }
     assert!(located >= 3, "the sample logs name addresses of the test City database: {located}");
+    assert!(anonymous >= 1, "and of the Anonymous-IP database: {anonymous}");
 
     // Without --geoip the columns are there and empty.
     let plain = dir.path().join("plain");

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
 
 use crate::geo::{Geo, GeoDatabases, GeoError};
@@ -94,7 +94,27 @@ pub fn enrich_flows(batch: &RecordBatch, geo: &GeoDatabases) -> Result<RecordBat
     let country = |v: &[Geo]| -> ArrayRef { Arc::new(StringArray::from_iter(v.iter().map(|g| g.country))) };
     let asn = |v: &[Geo]| -> ArrayRef { Arc::new(Int64Array::from_iter(v.iter().map(|g| g.asn.map(i64::from)))) };
     let org = |v: &[Geo]| -> ArrayRef { Arc::new(StringArray::from_iter(v.iter().map(|g| g.as_org))) };
-    let new: [ArrayRef; 6] = [country(&s), country(&d), asn(&s), asn(&d), org(&s), org(&d)];
+    let city = |v: &[Geo]| -> ArrayRef { Arc::new(StringArray::from_iter(v.iter().map(|g| g.city))) };
+    let lat = |v: &[Geo]| -> ArrayRef { Arc::new(Float64Array::from_iter(v.iter().map(|g| g.latitude))) };
+    let lon = |v: &[Geo]| -> ArrayRef { Arc::new(Float64Array::from_iter(v.iter().map(|g| g.longitude))) };
+    let anon = |v: &[Geo]| -> ArrayRef { Arc::new(StringArray::from_iter(v.iter().map(|g| g.anonymous.names()))) };
+    // In the order of ENRICHMENT_COLUMNS.
+    let new: [ArrayRef; 14] = [
+        country(&s),
+        country(&d),
+        asn(&s),
+        asn(&d),
+        org(&s),
+        org(&d),
+        city(&s),
+        city(&d),
+        lat(&s),
+        lat(&d),
+        lon(&s),
+        lon(&d),
+        anon(&s),
+        anon(&d),
+    ];
     let schema = batch.schema();
     let mut columns = batch.columns().to_vec();
     for (name, col) in opensoc_schemas::ENRICHMENT_COLUMNS.iter().zip(new) {

@@ -123,6 +123,25 @@ pub struct Geo<'a> {
     pub anonymous: AnonymousFlags,
 }
 
+impl AnonymousFlags {
+    /// The flags that are set, comma-joined (`anonymous,vpn,tor_exit`);
+    /// `None` when none is.
+    pub fn names(&self) -> Option<String> {
+        let names: Vec<&str> = [
+            (self.is_anonymous, "anonymous"),
+            (self.is_anonymous_vpn, "vpn"),
+            (self.is_hosting_provider, "hosting"),
+            (self.is_public_proxy, "public_proxy"),
+            (self.is_residential_proxy, "residential_proxy"),
+            (self.is_tor_exit_node, "tor_exit"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        (!names.is_empty()).then(|| names.join(","))
+    }
+}
+
 impl Geo<'_> {
     /// Nothing is known.
     pub fn is_empty(&self) -> bool {

@@ -191,16 +191,14 @@ pub fn findings(
         ("carve_to", ts(carve.iter().map(|c| Some(c.1)))),
         ("time_ns", Arc::new(Int64Array::from(start.clone()))),
         ("sensor_id", Arc::new(StringArray::from(sensor))),
-        ("src_country", strs(vec![None; n])),
-        ("dst_country", strs(vec![None; n])),
-        ("src_asn", Arc::new(Int64Array::new_null(n))),
-        ("dst_asn", Arc::new(Int64Array::new_null(n))),
-        ("src_as_org", strs(vec![None; n])),
-        ("dst_as_org", strs(vec![None; n])),
         ("event_date", Arc::new(Date32Array::from_iter_values(start.iter().copied().map(event_date)))),
     ];
     let schema = Table::Findings.schema();
     let mut cols = cols;
+    // GeoIP columns: filled when the findings are appended, like flows'.
+    for (name, field) in opensoc_schemas::ENRICHMENT_COLUMNS.iter().zip(opensoc_schemas::enrichment()) {
+        cols.push((name, arrow::array::new_null_array(field.data_type(), n)));
+    }
     let mut ordered = Vec::with_capacity(schema.fields().len());
     for f in schema.fields() {
         let at = cols

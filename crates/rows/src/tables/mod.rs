@@ -48,14 +48,8 @@ pub(crate) fn i64_col(v: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
 pub(crate) fn null_enrichment(rows: usize) -> Vec<(&'static str, ArrayRef)> {
     opensoc_schemas::ENRICHMENT_COLUMNS
         .iter()
-        .map(|&name| {
-            let col = if name.ends_with("_asn") {
-                i64_col(std::iter::repeat_n(None, rows))
-            } else {
-                str_col(std::iter::repeat_n(None::<&str>, rows))
-            };
-            (name, col)
-        })
+        .zip(opensoc_schemas::enrichment())
+        .map(|(&name, field)| (name, arrow::array::new_null_array(field.data_type(), rows)))
         .collect()
 }
 
