@@ -23,6 +23,20 @@ const CAPTURES: &[(&str, &[u8])] = &[
     ("google-cert-repeat.pcap", include_bytes!("../../testdata/demo/google-cert-repeat.pcap")),
     ("chrome-1250-tls-x25519-kyber.pcap", include_bytes!("../../testdata/demo/chrome-1250-tls-x25519-kyber.pcap")),
     ("dns-edns-ecs.pcap", include_bytes!("../../testdata/demo/dns-edns-ecs.pcap")),
+    // Real attack-like traffic for the built-in rules (testdata/detect).
+    ("nmap-syn-scan.pcap.gz", include_bytes!("../../testdata/detect/nmap-syn-scan.pcap.gz")),
+    ("dns-tunnel-dga.pcap.gz", include_bytes!("../../testdata/detect/dns-tunnel-dga.pcap.gz")),
+];
+
+/// The demo logs: samples of each format (testdata/logs).
+const LOGS: &[(&str, &[u8])] = &[
+    ("eve.json", include_bytes!("../../testdata/logs/eve.json")),
+    ("conn.log", include_bytes!("../../testdata/logs/conn.log")),
+    ("dns.log", include_bytes!("../../testdata/logs/dns.log")),
+    ("rfc5424.log", include_bytes!("../../testdata/logs/rfc5424.log")),
+    ("rfc3164.log", include_bytes!("../../testdata/logs/rfc3164.log")),
+    ("cef.log", include_bytes!("../../testdata/logs/cef.log")),
+    ("app.ndjson", include_bytes!("../../testdata/logs/app.ndjson")),
 ];
 
 #[derive(Debug, clap::Args)]
@@ -49,6 +63,16 @@ const SUMMARY: &[(&str, &str)] = &[
         "SELECT host, count(*) AS requests, min(status) AS min_status, max(status) AS max_status FROM http \
          WHERE host IS NOT NULL GROUP BY host ORDER BY requests DESC, host LIMIT 5",
     ),
+    (
+        "Log events by source type",
+        "SELECT source_type, count(*) AS events, count(DISTINCT app) AS apps FROM logs \
+         GROUP BY source_type ORDER BY events DESC, source_type",
+    ),
+    (
+        "Findings, most urgent first",
+        "SELECT severity, score, rule, src_ip, dst_ip, indicator FROM findings \
+         ORDER BY score DESC, rule LIMIT 10",
+    ),
 ];
 
 pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<u8> {
@@ -66,19 +90,28 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<u8> {
         std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
         files.push(Input::Capture(p));
     }
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    for (name, bytes) in LOGS {
+        let p = logs.join(name);
+        std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+        files.push(Input::Log(p));
+    }
     let location = LakeLocation::parse(&lake_dir.to_string_lossy())?;
     let lake = Arc::new(Lake::open(location.clone()).await?);
     let mut cfg = config.ingest();
     cfg.sensor_id = "demo".into();
     let (_, totals, elapsed) = ingest_files(lake.clone(), cfg, &files, None, false).await?;
     println!(
-        "Ingested {} captures: {} packets, {} flows, {} DNS, {} HTTP, {} TLS records in {:.2}s\n",
-        totals.files,
+        "Ingested {} captures and {} log files: {} packets, {} flows, {} DNS, {} HTTP, {} TLS records, {} log events in {:.2}s\n",
+        CAPTURES.len(),
+        LOGS.len(),
         totals.packets,
         totals.flows,
         totals.dns,
         totals.http,
         totals.tls,
+        totals.logs,
         elapsed.as_secs_f64()
     );
     lake.refresh().await?;
@@ -110,11 +143,14 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<u8> {
     println!("Carved the largest HTTP flow ({id}): {} packets to {}\n", summary.packets, pcap.display());
     println!("Where everything is:");
     println!("  captures:   {}", captures.display());
+    println!("  logs:       {}", logs.display());
     let tables: Vec<&str> = opensoc_schemas::Table::ALL.iter().map(|t| t.name()).collect();
     println!("  lake:       {lake_s}  (Delta tables: {})", tables.join(" "));
     println!("  carved:     {}", pcap.display());
     println!("\nTry next:");
     println!("  opensoc query --lake {lake_s} \"SELECT * FROM dns LIMIT 10\"");
+    println!("  opensoc query --lake {lake_s} \"SELECT rule, description, carve_from, carve_to FROM findings\"");
+    println!("  opensoc ingest --lake {lake_s} --rules my-rules/ more.pcap   # YAML rules: docs/rules.md");
     println!("  opensoc carve --lake {lake_s} --community-id '{id}' -o flow.pcap");
     println!("  tshark -r {}", pcap.display());
     Ok(exit::OK)

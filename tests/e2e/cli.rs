@@ -93,7 +93,20 @@ fn demo_runs_end_to_end() {
     let out = run(opensoc().arg("demo").arg("--dir").arg(dir.path()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in ["Top talkers", "DNS names", "TLS server names", "HTTP hosts", "Carved the largest HTTP flow"] {
+    for needle in [
+        "Top talkers",
+        "DNS names",
+        "TLS server names",
+        "HTTP hosts",
+        "Log events by source type",
+        "suricata-eve",
+        "Findings, most urgent first",
+        "opensoc.portscan.vertical",
+        "opensoc.dns.tunnel",
+        "opensoc.dns.dga",
+        "suricata.alert",
+        "Carved the largest HTTP flow",
+    ] {
         assert!(text.contains(needle), "demo output lacks {needle:?}:\n{text}");
     }
     let pcap = dir.path().join("flow.pcap");
