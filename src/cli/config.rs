@@ -21,6 +21,18 @@ pub struct Config {
     /// Detection settings.
     #[serde(default)]
     pub detect: DetectSection,
+    /// Threat-intelligence settings.
+    #[serde(default)]
+    pub intel: IntelSection,
+}
+
+/// `[intel]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelSection {
+    /// `[[intel.feeds]]`: what `opensoc intel sync` keeps current.
+    #[serde(default)]
+    pub feeds: Vec<opensoc_lake::intel_sync::Feed>,
 }
 
 /// `[detect]`.

@@ -306,3 +306,88 @@ fn findings_from_the_stream_equal_local_ones_and_a_redelivery_adds_none() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(moto.query(lake, hits)[0]["n"].as_u64(), Some(expected), "a redelivery adds no finding");
 }
+
+/// Kills the child when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn intel_sync_fetches_files_http_and_s3_and_loads_only_what_changed() {
+    let intel = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/enrich/testdata/intel");
+    let moto = Moto::start();
+    moto.stream_and_bucket("intel-stream", "feeds", 1);
+    moto.s3_put("feeds", "stix/bundle.json", std::fs::read(intel.join("stix-bundle.json")).unwrap());
+    let dir = tempdir();
+    let web = dir.path().join("web");
+    std::fs::create_dir(&web).unwrap();
+    std::fs::write(web.join("watchlist.txt"), "# test\n192.0.2.10\n198.51.100.0/24\nevil.example\n").unwrap();
+    let port = crate::cloud::free_port();
+    let _http = Server(
+        std::process::Command::new("python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(&web)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the HTTP server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let config = dir.path().join("opensoc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[intel.feeds]]\nurl = \"{}\"\nsource = \"urlhaus\"\ncsv = true\n",
+            intel.join("urlhaus.csv").display()
+        ),
+    )
+    .unwrap();
+    let lake = dir.path().join("lake");
+    let http = format!("http://127.0.0.1:{port}/watchlist.txt");
+    let sync = || {
+        let out = run(moto
+            .opensoc()
+            .arg("--config")
+            .arg(&config)
+            .args(["intel", "sync", "--format", "json", "--lake"])
+            .arg(&lake)
+            .args([http.as_str(), "s3://feeds/stix/bundle.json", &format!("http://127.0.0.1:{port}/missing.txt")]));
+        let reports: Vec<Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (out.status.code(), reports)
+    };
+    let statuses = |r: &[Value]| r.iter().map(|f| f["status"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let count = || query(&lake, "SELECT count(*) AS n FROM intel")[0]["n"].as_u64().unwrap();
+
+    let (code, first) = sync();
+    assert_eq!(code, Some(3), "a missing feed makes it partial: {first:?}");
+    assert_eq!(statuses(&first), ["loaded", "loaded", "loaded", "failed"]);
+    assert!(first[3]["errors"][0].as_str().unwrap().contains("404"), "{first:?}");
+    assert_eq!(first[1]["indicators"], 3);
+    let loaded: u64 = first.iter().map(|f| f["indicators"].as_u64().unwrap()).sum();
+    assert_eq!(count(), loaded);
+    let sources = query(&lake, "SELECT DISTINCT source FROM intel ORDER BY source");
+    assert_eq!(sources.len(), 3, "{sources:?}");
+
+    // Nothing changed: nothing loads.
+    let (_, second) = sync();
+    assert_eq!(statuses(&second), ["unchanged", "unchanged", "unchanged", "failed"]);
+    assert_eq!(count(), loaded);
+
+    // The web feed grows: only it loads again.
+    std::fs::write(web.join("watchlist.txt"), "192.0.2.10\n198.51.100.0/24\nevil.example\n203.0.113.99\n").unwrap();
+    let (_, third) = sync();
+    assert_eq!(statuses(&third), ["unchanged", "loaded", "unchanged", "failed"]);
+    assert_eq!(count(), loaded + 4);
+    let hit = query(&lake, "SELECT source FROM intel WHERE value = '203.0.113.99'");
+    assert_eq!(hit, vec![serde_json::json!({"source": "watchlist"})]);
+}

@@ -8,6 +8,7 @@ pub mod carve;
 pub mod geoip_sync;
 pub mod ingest;
 pub mod intel;
+pub mod intel_sync;
 mod lake;
 mod location;
 pub mod logs;
