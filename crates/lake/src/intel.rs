@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use deltalake::arrow::array::{Array, AsArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use deltalake::arrow::array::{
+    Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray, StringViewArray,
+};
 use deltalake::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use opensoc_enrich::intel::{Indicator, IndicatorKind, IntelIndex};
 
@@ -17,6 +19,46 @@ use opensoc_schemas::Table;
 use crate::sql::SqlEngine;
 use crate::{Lake, LakeError, LakeLocation};
 
+/// A string column as DataFusion returns it.
+enum Strs {
+    Plain(StringArray),
+    View(StringViewArray),
+}
+
+impl Strs {
+    fn of(col: &ArrayRef) -> Option<Strs> {
+        match col.data_type() {
+            DataType::Utf8View => col.as_string_view_opt().cloned().map(Strs::View),
+            DataType::Utf8 => col.as_string_opt::<i32>().cloned().map(Strs::Plain),
+            _ => deltalake::arrow::compute::cast(col, &DataType::Utf8)
+                .ok()
+                .and_then(|c| c.as_string_opt::<i32>().cloned())
+                .map(Strs::Plain),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Strs::Plain(a) => a.len(),
+            Strs::View(a) => a.len(),
+        }
+    }
+
+    fn is_null(&self, i: usize) -> bool {
+        match self {
+            Strs::Plain(a) => a.is_null(i),
+            Strs::View(a) => a.is_null(i),
+        }
+    }
+
+    fn value(&self, i: usize) -> &str {
+        match self {
+            Strs::Plain(a) => a.value(i),
+            Strs::View(a) => a.value(i),
+        }
+    }
+}
+
 /// The indicators of the `intel` table, the newest row of each kind, value
 /// and source (no sort: the newest is kept while reading).
 pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
@@ -26,18 +68,15 @@ pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
                CAST(expires AS BIGINT) AS expires, description, CAST(loaded_at AS BIGINT) AS loaded_at \
                FROM intel";
     let (_, batches) = engine.query(sql).await?;
-    // DataFusion may hand strings back as views: cast to plain strings.
-    let strings = |b: &RecordBatch, i: usize| {
-        deltalake::arrow::compute::cast(b.column(i), &DataType::Utf8)
-            .ok()
-            .and_then(|c| c.as_string_opt::<i32>().cloned())
-    };
+    // DataFusion hands strings back as views or plain arrays: read either
+    // without copying.
+    let strings = |b: &RecordBatch, i: usize| Strs::of(b.column(i));
     let ints = |b: &RecordBatch, i: usize| b.column(i).as_primitive_opt::<Int64Type>().cloned();
     struct Cols {
-        kind: StringArray,
-        value: StringArray,
-        source: StringArray,
-        desc: StringArray,
+        kind: Strs,
+        value: Strs,
+        source: Strs,
+        desc: Strs,
         conf: Option<Int32Array>,
         first: Option<Int64Array>,
         last: Option<Int64Array>,
@@ -64,7 +103,8 @@ pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
         });
     }
     // (kind, value, source) → the newest (loaded_at, batch, row), borrowing the strings.
-    let mut newest: HashMap<(&str, &str, &str), (i64, usize, usize)> = HashMap::new();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut newest: ahash::AHashMap<(&str, &str, &str), (i64, usize, usize)> = ahash::AHashMap::with_capacity(rows);
     for (bi, c) in cols.iter().enumerate() {
         for r in 0..c.kind.len() {
             let at = c.loaded.as_ref().map_or(0, |l| l.value(r));
@@ -133,12 +173,21 @@ impl Lake {
         if self.table(Table::Intel).await?.version().unwrap_or(0) == 0 {
             return Ok((self, 0));
         }
+        let started = std::time::Instant::now();
         let indicators = read_indicators(&self).await?;
+        let read = started.elapsed();
         let n = indicators.len();
         if n == 0 {
             return Ok((self, 0));
         }
-        Ok((self.with_intel(IntelIndex::build(indicators)), n))
+        let index = IntelIndex::build(indicators);
+        tracing::info!(
+            indicators = n,
+            read_ms = read.as_millis() as u64,
+            build_ms = (started.elapsed() - read).as_millis() as u64,
+            "intel index built from the intel table"
+        );
+        Ok((self.with_intel(index), n))
     }
 
     /// Open (creating) the lake with the ingest pipeline's enrichment and
