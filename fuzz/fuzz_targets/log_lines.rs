@@ -9,6 +9,9 @@ use opensoc_enrich::logs::{LogParser, Parsed};
 use opensoc_rows::tables::LogRows;
 use opensoc_schemas::Table;
 
+/// Built once: compiling the built-in rules per input would dominate.
+static DETECTOR: std::sync::LazyLock<Detector> = std::sync::LazyLock::new(Detector::default);
+
 fuzz_target!(|data: &[u8]| {
     let mut parser = LogParser::new();
     let mut rows = LogRows::default();
@@ -21,6 +24,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(Some(batch)) = rows.take_batch("fuzz") {
-        let _ = Detector::default().findings(Table::Logs, &batch);
+        let _ = DETECTOR.findings(Table::Logs, &batch);
     }
 });
