@@ -24,6 +24,22 @@ pub struct Config {
     /// Threat-intelligence settings.
     #[serde(default)]
     pub intel: IntelSection,
+    /// Maintenance settings.
+    #[serde(default)]
+    pub maintain: MaintainSection,
+}
+
+/// `[maintain]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintainSection {
+    /// `[maintain.retention]`: days per table (`0` keeps everything).
+    #[serde(default)]
+    pub retention: std::collections::BTreeMap<String, u32>,
+    /// Vacuum files unreferenced for longer than this many hours.
+    pub vacuum_hours: Option<u64>,
+    /// Target size of compacted files, MiB.
+    pub target_file_mib: Option<u64>,
 }
 
 /// `[intel]`.

@@ -7,6 +7,7 @@ mod demo;
 mod esm;
 mod ingest;
 mod intel;
+mod maintain;
 mod query;
 mod stack;
 mod time;
@@ -166,6 +167,11 @@ pub enum Command {
     Stack(stack::StackArgs),
     /// Threat intelligence: load indicator feeds into the `intel` table.
     Intel(intel::IntelArgs),
+    /// Keep the lake fast and within budget: retention, compaction (Z-order
+    /// of flows and packets), checkpoints, vacuum; safe while ingest commits.
+    ///
+    /// Exit status: 0 done; 3 a table was skipped or a feed failed; 1 failure.
+    Maintain(maintain::MaintainArgs),
 }
 
 /// Set up logging on stderr.
@@ -199,5 +205,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Esm(a) => esm::run(a, &config).await,
         Command::Stack(a) => stack::run(a).await,
         Command::Intel(a) => intel::run(a, &config).await,
+        Command::Maintain(a) => maintain::run(a, &config).await,
     }
 }

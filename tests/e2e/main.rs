@@ -14,6 +14,7 @@ mod detect;
 mod enrich;
 mod faults;
 mod lambda;
+mod maintain;
 mod metadata;
 mod sensor;
 mod support;

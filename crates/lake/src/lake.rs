@@ -253,6 +253,11 @@ impl Lake {
         }
     }
 
+    /// Store a table handle another operation produced (maintenance).
+    pub(crate) async fn keep(&self, t: Table, table: DeltaTable) {
+        self.keep_newest(t, table).await;
+    }
+
     /// Reload one table to its latest version.
     pub async fn reload(&self, t: Table) -> Result<(), LakeError> {
         let mut table = self.table(t).await?;
@@ -273,7 +278,7 @@ impl Lake {
 
 /// Parquet settings per table: zstd, statistics, and bloom filters on the
 /// columns investigators look up by value.
-fn writer_properties(t: Table) -> WriterProperties {
+pub(crate) fn writer_properties(t: Table) -> WriterProperties {
     let rows_per_group = match t {
         Table::Packets => 4096,
         _ => 65_536,

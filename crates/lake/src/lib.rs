@@ -12,6 +12,7 @@ pub mod intel_sync;
 mod lake;
 mod location;
 pub mod logs;
+pub mod maintain;
 pub mod output;
 pub mod sql;
 pub mod stream;

@@ -1,0 +1,243 @@
+//! Lake maintenance: retention, compaction, checkpoints and vacuum, table by
+//! table — safe while ingest commits.
+//!
+//! - **Retention** deletes whole `event_date` partitions older than the
+//!   table's limit (a metadata-only delete: no file is rewritten).
+//! - **Compaction** rewrites the small files of every partition but today's
+//!   and yesterday's (UTC), which ingest is writing, so it rarely races it;
+//!   `flows` and `packets` are Z-ordered on `community_id` and start time,
+//!   so a carve or a flow lookup reads few files.
+//! - **Checkpoints** let readers start from one Parquet file instead of
+//!   replaying every commit.
+//! - **Vacuum** deletes files no version within the retention period (7
+//!   days by default) refers to, so readers of recent versions are never
+//!   cut off.
+//!
+//! Every step is a Delta commit (or only deletes unreferenced files):
+//! readers see the table before or after it, never half of it. A step that
+//! loses a commit race to ingest reloads and retries; a table that is
+//! missing or cannot be read is reported and skipped, never deleted.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU64;
+use std::time::{Duration, Instant};
+
+use deltalake::operations::optimize::OptimizeType;
+use deltalake::{DeltaTable, FilterOp, FilterValue};
+use opensoc_schemas::{PARTITION_COLUMN, Table};
+use serde::Serialize;
+
+use crate::{Lake, LakeError};
+
+/// What maintenance does.
+#[derive(Debug, Clone)]
+pub struct MaintainOptions {
+    /// Days of data each table keeps (by `event_date`); a table not listed
+    /// keeps everything.
+    pub retention_days: BTreeMap<Table, u32>,
+    /// Target size of compacted files.
+    pub target_file_bytes: u64,
+    /// Files unreferenced for longer than this are vacuumed.
+    pub vacuum_retention: Duration,
+    /// The tables to maintain.
+    pub tables: Vec<Table>,
+    /// Attempts per step when ingest keeps committing first.
+    pub max_attempts: u32,
+    /// Today (UTC, days since the epoch): partitions before it are closed.
+    pub today: i32,
+}
+
+impl Default for MaintainOptions {
+    fn default() -> Self {
+        MaintainOptions {
+            retention_days: default_retention(),
+            target_file_bytes: 128 << 20,
+            vacuum_retention: Duration::from_secs(7 * 86_400),
+            tables: Table::ALL.to_vec(),
+            max_attempts: 8,
+            today: opensoc_schemas::event_date(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()),
+        }
+    }
+}
+
+/// Packets a week, metadata a year, findings two, quarantine a month; intel
+/// is kept (its rows expire by their own dates).
+pub fn default_retention() -> BTreeMap<Table, u32> {
+    BTreeMap::from([
+        (Table::Packets, 7),
+        (Table::Flows, 365),
+        (Table::Dns, 365),
+        (Table::Http, 365),
+        (Table::Tls, 365),
+        (Table::Logs, 365),
+        (Table::Quarantine, 30),
+        (Table::Findings, 730),
+    ])
+}
+
+/// What maintenance did to one table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableReport {
+    /// The table.
+    pub table: String,
+    /// Data files before and after.
+    pub files_before: usize,
+    /// Data files after.
+    pub files_after: usize,
+    /// Partitions deleted by retention (their files removed).
+    pub retention_files_removed: usize,
+    /// Files rewritten by compaction, and the files written.
+    pub compacted_files_removed: u64,
+    /// Files written by compaction.
+    pub compacted_files_added: u64,
+    /// Partitions compacted.
+    pub partitions_compacted: u64,
+    /// The version a checkpoint was written for.
+    pub checkpoint_version: Option<u64>,
+    /// Files vacuumed.
+    pub vacuumed_files: usize,
+    /// Commit races lost to ingest and retried.
+    pub retries: u32,
+    /// Why the table was skipped, if it was.
+    pub skipped: Option<String>,
+    /// Time taken.
+    pub seconds: f64,
+}
+
+fn day_text(days: i32) -> String {
+    chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "1970-01-01".into())
+}
+
+/// Maintain every table `opts` names, one after the other.
+pub async fn maintain(lake: &Lake, opts: &MaintainOptions) -> Vec<TableReport> {
+    let mut out = Vec::with_capacity(opts.tables.len());
+    for &t in &opts.tables {
+        let started = Instant::now();
+        let mut report = TableReport { table: t.name().to_string(), ..Default::default() };
+        if let Err(e) = maintain_table(lake, t, opts, &mut report).await {
+            tracing::warn!(table = t.name(), error = %e, "maintenance skipped the table");
+            report.skipped = Some(e.to_string());
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        out.push(report);
+    }
+    out
+}
+
+async fn fresh(lake: &Lake, t: Table) -> Result<DeltaTable, LakeError> {
+    lake.reload(t).await?;
+    lake.table(t).await
+}
+
+fn file_count(table: &DeltaTable) -> Result<usize, LakeError> {
+    Ok(table.snapshot().map_err(|e| LakeError::delta(Table::Flows, "snapshot", e))?.log_data().num_files())
+}
+
+/// Run `step` on a fresh snapshot until it commits or the attempts run out.
+async fn with_retries<T, F, Fut>(
+    lake: &Lake,
+    t: Table,
+    opts: &MaintainOptions,
+    report: &mut TableReport,
+    mut step: F,
+) -> Result<T, LakeError>
+where
+    F: FnMut(DeltaTable) -> Fut,
+    Fut: std::future::Future<Output = Result<T, LakeError>>,
+{
+    let mut attempt = 1;
+    loop {
+        let base = fresh(lake, t).await?;
+        match step(base).await {
+            Err(e) if e.is_commit_conflict() && attempt < opts.max_attempts => {
+                tracing::info!(table = t.name(), attempt, "ingest committed first; retrying on the new version");
+                report.retries += 1;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn maintain_table(
+    lake: &Lake,
+    t: Table,
+    opts: &MaintainOptions,
+    report: &mut TableReport,
+) -> Result<(), LakeError> {
+    let table = fresh(lake, t).await?;
+    report.files_before = file_count(&table)?;
+
+    // Retention: whole partitions before the cutoff.
+    if let Some(days) = opts.retention_days.get(&t) {
+        let cutoff = day_text(opts.today - *days as i32);
+        let removed = with_retries(lake, t, opts, report, |base| {
+            let predicate = format!("{PARTITION_COLUMN} < '{cutoff}'");
+            async move {
+                let (table, metrics) = base
+                    .delete()
+                    .with_predicate(predicate)
+                    .await
+                    .map_err(|e| LakeError::delta(t, "retention delete", e))?;
+                lake.keep(t, table).await;
+                Ok(metrics.num_removed_files)
+            }
+        })
+        .await?;
+        report.retention_files_removed = removed;
+    }
+
+    // Compaction of every partition but today's and yesterday's, which
+    // ingest is writing (late data included).
+    let (yesterday, today) = (day_text(opts.today - 1), day_text(opts.today));
+    let target = NonZeroU64::new(opts.target_file_bytes.max(1 << 20)).unwrap_or(NonZeroU64::MIN);
+    // Flows and packets: Z-order on the flow key and its start, so
+    // statistics prune carves and flow lookups to few files.
+    let optimize_type = || match t {
+        Table::Flows | Table::Packets => OptimizeType::ZOrder(vec!["community_id".into(), "first_ts_ns".into()]),
+        _ => OptimizeType::Compact,
+    };
+    let metrics = with_retries(lake, t, opts, report, |base| {
+        let optimize_type = optimize_type();
+        let (yesterday, today) = (yesterday.clone(), today.clone());
+        async move {
+            let open_days = FilterValue::Set(vec![yesterday.as_str(), today.as_str()]);
+            let filters = [(PARTITION_COLUMN, FilterOp::NotIn, open_days)];
+            let (table, metrics) = base
+                .optimize()
+                .with_type(optimize_type)
+                .with_filters(&filters)
+                .with_target_size(target)
+                .with_writer_properties(crate::lake::writer_properties(t))
+                .await
+                .map_err(|e| LakeError::delta(t, "compaction", e))?;
+            lake.keep(t, table).await;
+            Ok(metrics)
+        }
+    })
+    .await?;
+    report.compacted_files_removed = metrics.num_files_removed;
+    report.compacted_files_added = metrics.num_files_added;
+    report.partitions_compacted = metrics.partitions_optimized;
+
+    // Checkpoint of the version maintenance ends on.
+    let table = fresh(lake, t).await?;
+    deltalake::checkpoints::create_checkpoint(&table, None).await.map_err(|e| LakeError::delta(t, "checkpoint", e))?;
+    report.checkpoint_version = table.version();
+
+    // Vacuum: files unreferenced for longer than the retention period.
+    let hours = (opts.vacuum_retention.as_secs() / 3600).max(1) as i64;
+    let enforce = hours >= 168;
+    let (table, vacuum) = table
+        .vacuum()
+        .with_retention_period(chrono::Duration::hours(hours))
+        .with_enforce_retention_duration(enforce)
+        .await
+        .map_err(|e| LakeError::delta(t, "vacuum", e))?;
+    report.vacuumed_files = vacuum.files_deleted.len();
+    lake.keep(t, table).await;
+    report.files_after = file_count(&fresh(lake, t).await?)?;
+    Ok(())
+}
