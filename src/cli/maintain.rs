@@ -2,7 +2,6 @@
 //! every table, and optionally the intel feeds' sync — safe while ingest
 //! commits.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -45,13 +44,10 @@ pub async fn run(args: MaintainArgs, config: &Config) -> anyhow::Result<u8> {
     let lake = Lake::open(location).await.context("opening the lake")?;
     let mut opts = MaintainOptions::default();
     for (name, days) in &config.maintain.retention {
-        set_retention(&mut opts.retention_days, name, *days)?;
+        opts.set_retention(name, *days).map_err(anyhow::Error::msg)?;
     }
     for spec in &args.retention {
-        let (name, days) =
-            spec.split_once('=').with_context(|| format!("--retention {spec:?}: expected TABLE=DAYS"))?;
-        let days: u32 = days.trim().parse().with_context(|| format!("--retention {spec:?}: DAYS is not a number"))?;
-        set_retention(&mut opts.retention_days, name.trim(), days)?;
+        opts.set_retention_spec(spec).map_err(anyhow::Error::msg)?;
     }
     if let Some(h) = args.vacuum_hours.or(config.maintain.vacuum_hours) {
         opts.vacuum_retention = Duration::from_secs(h * 3600);
@@ -115,14 +111,4 @@ pub async fn run(args: MaintainArgs, config: &Config) -> anyhow::Result<u8> {
         }
     }
     Ok(if trouble { exit::PARTIAL } else { exit::OK })
-}
-
-fn set_retention(map: &mut BTreeMap<Table, u32>, name: &str, days: u32) -> anyhow::Result<()> {
-    let t = Table::from_name(name).with_context(|| format!("retention: no table {name:?}"))?;
-    if days == 0 {
-        map.remove(&t);
-    } else {
-        map.insert(t, days);
-    }
-    Ok(())
 }

@@ -42,6 +42,11 @@ struct Function {
 
 impl Function {
     fn start(moto: &Moto, lake: &str, dir: &Path) -> Function {
+        Function::start_bin(moto, "opensoc-ingest", lake, &[], dir)
+    }
+
+    /// Run the function binary `bin` under the emulator, with extra environment.
+    fn start_bin(moto: &Moto, bin: &str, lake: &str, env: &[(&str, &str)], dir: &Path) -> Function {
         let port = free_port();
         let emulator = Command::new(cargo_lambda())
             .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
@@ -60,8 +65,8 @@ impl Function {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let bin = Path::new(env!("CARGO_BIN_EXE_opensoc")).with_file_name("opensoc-ingest");
-        assert!(bin.is_file(), "{} is missing: build it with `cargo build -p opensoc-fn-ingest`", bin.display());
+        let bin = Path::new(env!("CARGO_BIN_EXE_opensoc")).with_file_name(bin);
+        assert!(bin.is_file(), "{} is missing: build it with `cargo build --workspace --bins`", bin.display());
         let log = dir.join("function.log");
         let mut cmd = Command::new(bin);
         moto.env(&mut cmd)
@@ -70,10 +75,11 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
             .env("OPENSOC_LAKE", lake)
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::inherit());
-        let function = cmd.spawn().expect("starting opensoc-ingest");
+        let function = cmd.spawn().expect("starting the function binary");
         Function { emulator, function, port, log }
     }
 
@@ -144,4 +150,95 @@ fn the_ingest_function_under_a_lambda_emulator_stores_what_local_ingest_stores_e
     let (logged_again, commits_again) = delivered(&function.log_lines());
     assert_eq!(logged_again, 2 * records);
     assert_eq!(commits_again, commits, "a redelivery commits nothing");
+}
+
+/// Invoke the function under the emulator with `payload` through the AWS
+/// SDK's Lambda client: the response body, and the function error if any.
+fn invoke(function: &Function, payload: Value) -> (Value, Option<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(format!("http://127.0.0.1:{}", function.port))
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new("k", "s", None, None, "e2e"))
+            .load()
+            .await;
+        let client = aws_sdk_lambda::Client::new(&conf);
+        let sent = client
+            .invoke()
+            .function_name(FUNCTION)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                let body: Value =
+                    out.payload().and_then(|b| serde_json::from_slice(b.as_ref()).ok()).unwrap_or(Value::Null);
+                // A function error: the body's errorType says which.
+                let kind = out.function_error().map(|_| body["errorType"].as_str().unwrap_or("Unhandled").to_string());
+                (body, kind)
+            }
+            // Lambda answers a function error with 200 and X-Amz-Function-Error;
+            // the emulator answers 500 with the same body.
+            Err(e) => {
+                let raw = e.raw_response().map(|r| r.body().bytes().unwrap_or_default().to_vec()).unwrap_or_default();
+                let body: Value = serde_json::from_slice(&raw).unwrap_or_else(|_| {
+                    panic!("invoking the function: {}", aws_sdk_lambda::error::DisplayErrorContext(&e))
+                });
+                let kind = body["errorType"].as_str().unwrap_or("Unhandled").to_string();
+                (body, Some(kind))
+            }
+        }
+    })
+}
+
+#[test]
+fn the_maintain_function_syncs_intel_and_compacts_under_a_lambda_emulator() {
+    let moto = Moto::start();
+    moto.stream_and_bucket("m-stream", "lake-m", 1);
+    moto.s3_put("lake-m", "feeds/watch.txt", b"# watch\n192.0.2.10\nevil.example\n".to_vec());
+    let dir = tempdir();
+    let lake = "s3://lake-m/lake";
+    for s in ["a", "b"] {
+        let out = run(moto
+            .opensoc()
+            .args(["ingest", "--no-progress", "--sensor-id", s, "--lake", lake])
+            .args(demo_captures()));
+        assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let before = counts(moto.query(lake, COUNTS));
+    let feeds = r#"[{"url": "s3://lake-m/feeds/watch.txt", "source": "watch"}]"#;
+    let keep = "flows=0,packets=0,dns=0,http=0,tls=0,logs=0,quarantine=0,findings=0";
+    let function = Function::start_bin(
+        &moto,
+        "opensoc-maintain",
+        lake,
+        &[("OPENSOC_INTEL_FEEDS", feeds), ("OPENSOC_RETENTION", keep)],
+        dir.path(),
+    );
+    let (resp, err) =
+        invoke(&function, serde_json::json!({"tasks": ["intel-sync", "maintain"], "tables": ["flows", "dns"]}));
+    assert_eq!(err, None, "{resp}");
+    assert_eq!(resp["intel"][0]["status"], "loaded", "{resp}");
+    assert_eq!(resp["intel"][0]["indicators"], 2);
+    let tables = resp["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 2, "{resp}");
+    for t in tables {
+        assert!(t["skipped"].is_null(), "{t}");
+        assert!(t["files_after"].as_u64() < t["files_before"].as_u64(), "two ingests' files compacted: {t}");
+    }
+    assert_eq!(counts(moto.query(lake, COUNTS)), before, "no row lost");
+    // An EventBridge schedule's event runs everything; the feed is unchanged now.
+    let scheduled =
+        serde_json::json!({"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let (resp, err) = invoke(&function, scheduled);
+    assert_eq!(err, None, "{resp}");
+    assert_eq!(resp["intel"][0]["status"], "unchanged");
+    assert_eq!(resp["tables"].as_array().unwrap().len(), 9);
+    // A task it does not know is a function error, naming it.
+    let (resp, err) = invoke(&function, serde_json::json!({"tasks": ["defrag"]}));
+    assert_eq!(err.as_deref(), Some("BadRequest"), "{resp}");
+    assert!(resp["errorMessage"].as_str().unwrap().contains("unknown task \"defrag\""), "{resp}");
+    let logs = function.log_lines();
+    assert!(logs.iter().any(|l| l["fields"]["message"] == "table maintained"), "JSON logs per table");
 }

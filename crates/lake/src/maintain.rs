@@ -19,6 +19,7 @@
 //! missing or cannot be read is reported and skipped, never deleted.
 
 use std::collections::BTreeMap;
+
 use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
@@ -57,6 +58,30 @@ impl Default for MaintainOptions {
             max_attempts: 8,
             today: opensoc_schemas::event_date(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()),
         }
+    }
+}
+
+impl MaintainOptions {
+    /// Keep `days` of `table` (`0`: keep everything).
+    pub fn set_retention(&mut self, table: &str, days: u32) -> Result<(), String> {
+        let t = Table::from_name(table.trim()).ok_or_else(|| format!("retention: no table {table:?}"))?;
+        if days == 0 {
+            self.retention_days.remove(&t);
+        } else {
+            self.retention_days.insert(t, days);
+        }
+        Ok(())
+    }
+
+    /// Apply `packets=7,flows=365` (comma- or space-separated).
+    pub fn set_retention_spec(&mut self, spec: &str) -> Result<(), String> {
+        for item in spec.split([',', ' ']).filter(|s| !s.trim().is_empty()) {
+            let (name, days) =
+                item.split_once('=').ok_or_else(|| format!("retention {item:?}: expected TABLE=DAYS"))?;
+            let days: u32 = days.trim().parse().map_err(|_| format!("retention {item:?}: DAYS is not a number"))?;
+            self.set_retention(name, days)?;
+        }
+        Ok(())
     }
 }
 
@@ -240,4 +265,22 @@ async fn maintain_table(
     lake.keep(t, table).await;
     report.files_after = file_count(&fresh(lake, t).await?)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_specs() {
+        let mut o = MaintainOptions::default();
+        o.set_retention_spec("packets=3, flows=0").unwrap();
+        assert_eq!(o.retention_days.get(&Table::Packets), Some(&3));
+        assert_eq!(o.retention_days.get(&Table::Flows), None);
+        assert!(o.set_retention_spec("nope=3").unwrap_err().contains("no table"));
+        assert!(o.set_retention_spec("packets").unwrap_err().contains("TABLE=DAYS"));
+        assert!(o.set_retention_spec("packets=x").unwrap_err().contains("not a number"));
+        assert_eq!(day_text(0), "1970-01-01");
+        assert_eq!(day_text(19_675), "2023-11-14");
+    }
 }

@@ -1,0 +1,138 @@
+//! The maintain Lambda: scheduled lake maintenance and threat-intel sync.
+//! Only adapts the event to `opensoc_lake::maintain` and
+//! `opensoc_lake::intel_sync`; no logic here.
+//!
+//! The event (an EventBridge schedule's input, or any invocation) may name
+//! the tasks: `{"tasks": ["intel-sync"]}` for a frequent feed refresh,
+//! `{"tasks": ["maintain"], "tables": ["flows", "packets"]}` for the nightly
+//! run. Without `tasks` (e.g. a bare `Scheduled Event`), both run.
+//!
+//! Environment:
+//! - `OPENSOC_LAKE` (required): the lake root, e.g. `s3://bucket/lake`;
+//! - `OPENSOC_INTEL_FEEDS`: the feeds to sync, a JSON list of
+//!   `{"url": "https://…" | "s3://…", "source": "…", "csv": false}`;
+//! - `OPENSOC_RETENTION`: days per table over the defaults, e.g.
+//!   `packets=7,flows=365` (`0` keeps everything);
+//! - `OPENSOC_VACUUM_HOURS` (default 168), `OPENSOC_TARGET_FILE_MIB` (128);
+//! - the AWS SDK's standard variables; `RUST_LOG`. Logs are JSON lines.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
+use opensoc_lake::intel_sync::{Feed, FeedSync, sync};
+use opensoc_lake::maintain::{MaintainOptions, TableReport, maintain};
+use opensoc_lake::{Lake, LakeLocation, Table};
+use serde::{Deserialize, Serialize};
+
+const DEFAULT_LOG_FILTER: &str = "info,deltalake_core=warn,deltalake_core::writer::stats=error,buoyant_kernel=warn,buoyant_kernel::snapshot::builder=off";
+
+/// What an invocation asks for.
+#[derive(Debug, Default, Deserialize)]
+struct Request {
+    /// `maintain`, `intel-sync`; both when absent.
+    tasks: Option<Vec<String>>,
+    /// Tables to maintain (default: all).
+    #[serde(default)]
+    tables: Vec<String>,
+}
+
+/// What it did.
+#[derive(Debug, Serialize)]
+struct Response {
+    intel: Vec<FeedSync>,
+    tables: Vec<TableReport>,
+}
+
+struct Settings {
+    lake: Lake,
+    feeds: Vec<Feed>,
+    opts: MaintainOptions,
+}
+
+/// A failed invocation, with an error type that says which kind.
+fn failure(error_type: &str, message: impl std::fmt::Display) -> Diagnostic {
+    tracing::error!(error_type, error = %message, "invocation failed");
+    Diagnostic { error_type: error_type.to_string(), error_message: message.to_string() }
+}
+
+async fn handler(settings: Arc<Settings>, event: LambdaEvent<serde_json::Value>) -> Result<Response, Diagnostic> {
+    // A scheduled event's own fields are ignored; only ours are read.
+    let request: Request = serde_json::from_value(event.payload).unwrap_or_default();
+    let tasks = request.tasks.unwrap_or_else(|| vec!["intel-sync".into(), "maintain".into()]);
+    if let Some(bad) = tasks.iter().find(|t| !matches!(t.as_str(), "maintain" | "intel-sync")) {
+        return Err(failure("BadRequest", format!("unknown task {bad:?}: the tasks are maintain and intel-sync")));
+    }
+    let mut response = Response { intel: Vec::new(), tables: Vec::new() };
+    if tasks.iter().any(|t| t == "intel-sync") {
+        response.intel = sync(&settings.lake, &settings.feeds).await.map_err(|e| failure("LakeError", e))?;
+        for f in &response.intel {
+            tracing::info!(url = %f.url, status = f.status, indicators = f.indicators, bad_items = f.bad_items, "intel feed");
+        }
+    }
+    if tasks.iter().any(|t| t == "maintain") {
+        let mut opts = settings.opts.clone();
+        opts.today = MaintainOptions::default().today;
+        if !request.tables.is_empty() {
+            opts.tables = request
+                .tables
+                .iter()
+                .map(|n| Table::from_name(n).ok_or_else(|| failure("BadRequest", format!("no table {n:?}"))))
+                .collect::<Result<_, _>>()?;
+        }
+        response.tables = maintain(&settings.lake, &opts).await;
+        for r in &response.tables {
+            tracing::info!(
+                table = %r.table,
+                files_before = r.files_before,
+                files_after = r.files_after,
+                retention_files_removed = r.retention_files_removed,
+                compacted_files_removed = r.compacted_files_removed,
+                vacuumed_files = r.vacuumed_files,
+                retries = r.retries,
+                skipped = ?r.skipped,
+                "table maintained"
+            );
+        }
+    }
+    Ok(response)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let spec = std::env::var("OPENSOC_LAKE").context("OPENSOC_LAKE is not set (e.g. s3://bucket/lake)")?;
+    let lake = Lake::open(LakeLocation::parse(&spec)?).await.context("opening the lake")?;
+    let feeds: Vec<Feed> = match std::env::var("OPENSOC_INTEL_FEEDS") {
+        Ok(s) if !s.trim().is_empty() => {
+            serde_json::from_str(&s).context("OPENSOC_INTEL_FEEDS is not a JSON list of feeds")?
+        }
+        _ => Vec::new(),
+    };
+    let mut opts = MaintainOptions::default();
+    if let Ok(spec) = std::env::var("OPENSOC_RETENTION") {
+        opts.set_retention_spec(&spec).map_err(anyhow::Error::msg).context("OPENSOC_RETENTION")?;
+    }
+    let number = |k: &str| -> anyhow::Result<Option<u64>> {
+        match std::env::var(k) {
+            Ok(v) => Ok(Some(v.trim().parse().with_context(|| format!("{k}={v:?} is not a number"))?)),
+            Err(_) => Ok(None),
+        }
+    };
+    if let Some(h) = number("OPENSOC_VACUUM_HOURS")? {
+        opts.vacuum_retention = std::time::Duration::from_secs(h * 3600);
+    }
+    if let Some(m) = number("OPENSOC_TARGET_FILE_MIB")? {
+        opts.target_file_bytes = m << 20;
+    }
+    let settings = Arc::new(Settings { lake, feeds, opts });
+    lambda_runtime::run(service_fn(move |ev| handler(settings.clone(), ev))).await
+}
