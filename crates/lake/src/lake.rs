@@ -42,16 +42,22 @@ pub struct Committed {
 }
 
 impl Lake {
-    /// Open a lake, creating any table that does not exist yet.
-    pub async fn open(location: LakeLocation) -> Result<Self, LakeError> {
-        let lake = Lake {
+    /// A handle with no table loaded and the default pipeline (built-in
+    /// rules, no GeoIP, no intel).
+    fn unopened(location: LakeLocation) -> Lake {
+        Lake {
             location,
             tables: Mutex::new(BTreeMap::new()),
             geo: None,
             geo_sync: None,
             detector: Default::default(),
             log_parser: Default::default(),
-        };
+        }
+    }
+
+    /// Open a lake, creating any table that does not exist yet.
+    pub async fn open(location: LakeLocation) -> Result<Self, LakeError> {
+        let lake = Lake::unopened(location);
         for t in Table::ALL {
             lake.ensure(t).await?;
         }
@@ -60,14 +66,7 @@ impl Lake {
 
     /// Open an existing lake for reading; tables that do not exist are skipped.
     pub async fn open_existing(location: LakeLocation) -> Result<Self, LakeError> {
-        let lake = Lake {
-            location,
-            tables: Mutex::new(BTreeMap::new()),
-            geo: None,
-            geo_sync: None,
-            detector: Default::default(),
-            log_parser: Default::default(),
-        };
+        let lake = Lake::unopened(location);
         for t in Table::ALL {
             if let Some(dir) = lake.local_table_dir(t)
                 && !dir.join("_delta_log").is_dir()

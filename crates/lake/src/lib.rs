@@ -5,6 +5,7 @@
 //! ([`sql`]) and PCAP carving ([`carve`]).
 
 pub mod carve;
+pub mod function;
 pub mod geoip_sync;
 pub mod ingest;
 pub mod intel;

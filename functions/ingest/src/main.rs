@@ -5,8 +5,11 @@
 //! - `OPENSOC_LAKE` (required): the lake root, e.g. `s3://bucket/lake`;
 //! - the AWS SDK's standard variables (`AWS_REGION`, and `AWS_ENDPOINT_URL`
 //!   to use a local server);
-//! - `OPENSOC_GEOIP` (optional): a folder of MaxMind databases (e.g. a
-//!   Lambda layer at `/opt/geoip`) to fill flows' country and ASN columns;
+//! - `OPENSOC_GEOIP` (optional): MaxMind databases — a folder (e.g. a
+//!   Lambda layer at `/opt/geoip`) or `s3://bucket/prefix/` — for the GeoIP
+//!   columns of flows, logs and findings;
+//! - `OPENSOC_RULES`, `OPENSOC_NO_BUILTIN_RULES`, `OPENSOC_SCORE_AGGREGATION`
+//!   (optional): detection rules and how their scores combine;
 //! - `RUST_LOG` (default `info`, with delta-rs's own chatter at `warn`).
 //!   Logs are JSON lines, one summary per delivery ("delivery ingested").
 
@@ -16,13 +19,8 @@ use anyhow::Context;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use opensoc_lake::Lake;
 use opensoc_lake::stream::lambda::handle_kinesis_event;
-use opensoc_lake::{Lake, LakeLocation};
-
-/// Our own logs at info; the Delta libraries only when something is wrong
-/// (the kernel logs an error for every table that does not exist yet, which
-/// is routine on a first start: the table is created).
-const DEFAULT_LOG_FILTER: &str = "info,deltalake_core=warn,deltalake_core::writer::stats=error,buoyant_kernel=warn,buoyant_kernel::snapshot::builder=off";
 
 async fn handler(lake: Arc<Lake>, event: LambdaEvent<KinesisEvent>) -> Result<KinesisEventResponse, Error> {
     let (response, _reports) = handle_kinesis_event(&lake, event.payload).await;
@@ -31,17 +29,8 @@ async fn handler(lake: Arc<Lake>, event: LambdaEvent<KinesisEvent>) -> Result<Ki
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
-        )
-        .with_current_span(false)
-        .without_time() // CloudWatch stamps every line
-        .init();
-    let spec = std::env::var("OPENSOC_LAKE").context("OPENSOC_LAKE is not set (e.g. s3://bucket/lake)")?;
-    let location = LakeLocation::parse(&spec)?;
+    opensoc_lake::function::init_logs();
+    let location = opensoc_lake::function::lake_from_env()?;
     // Opened once per cold start: tables created when missing, GeoIP
     // databases and rules shipped with the function (a layer or the
     // package), and the intel table's indicators.

@@ -22,10 +22,8 @@ use anyhow::Context;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use opensoc_lake::intel_sync::{Feed, FeedSync, sync};
 use opensoc_lake::maintain::{MaintainOptions, TableReport, maintain};
-use opensoc_lake::{Lake, LakeLocation, Table};
+use opensoc_lake::{Lake, Table};
 use serde::{Deserialize, Serialize};
-
-const DEFAULT_LOG_FILTER: &str = "info,deltalake_core=warn,deltalake_core::writer::stats=error,buoyant_kernel=warn,buoyant_kernel::snapshot::builder=off";
 
 /// What an invocation asks for.
 #[derive(Debug, Default, Deserialize)]
@@ -100,17 +98,8 @@ async fn handler(settings: Arc<Settings>, event: LambdaEvent<serde_json::Value>)
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
-    let spec = std::env::var("OPENSOC_LAKE").context("OPENSOC_LAKE is not set (e.g. s3://bucket/lake)")?;
-    let lake = Lake::open(LakeLocation::parse(&spec)?).await.context("opening the lake")?;
+    opensoc_lake::function::init_logs();
+    let lake = Lake::open(opensoc_lake::function::lake_from_env()?).await.context("opening the lake")?;
     let feeds: Vec<Feed> = match std::env::var("OPENSOC_INTEL_FEEDS") {
         Ok(s) if !s.trim().is_empty() => {
             serde_json::from_str(&s).context("OPENSOC_INTEL_FEEDS is not a JSON list of feeds")?
