@@ -375,22 +375,7 @@ fn four_workers_on_four_shards_commit_to_the_same_tables_at_once() {
     // Create the tables first, so the workers race on commits, not on creation.
     let out = run(moto.esm("par", lake, dir.path()).args(["--from", "latest"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let workers: Vec<Child> = (0..4)
-        .map(|i| {
-            moto.esm_with_checkpoint("par", lake, &dir.path().join(format!("w{i}.json")))
-                .arg("--from")
-                .arg("trim-horizon")
-                .args(["--shard", &format!("shardId-{i:012}")])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for w in workers {
-        let out = w.wait_with_output().unwrap();
-        assert!(out.status.success(), "worker: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    shard_workers(&moto, "par", lake, dir.path(), &["--from", "trim-horizon"]);
     let one = local_counts();
     let got = counts(moto.query(lake, COUNTS));
     for k in ["flows", "packets", "dns", "http", "tls", "quarantine"] {
@@ -400,6 +385,30 @@ fn four_workers_on_four_shards_commit_to_the_same_tables_at_once() {
         moto.query(lake, "SELECT sensor_id, count(*) AS n FROM flows GROUP BY sensor_id ORDER BY sensor_id");
     assert_eq!(per_sensor.len(), 3);
     assert!(per_sensor.iter().all(|r| r["n"] == one["flows"]), "{per_sensor:?}");
+}
+
+/// `opensoc esm --shard` for each of 4 shards, as 4 processes at once;
+/// each must succeed. Returns their standard outputs.
+fn shard_workers(moto: &Moto, stream: &str, lake: &str, dir: &Path, args: &[&str]) -> Vec<String> {
+    let workers: Vec<Child> = (0..4)
+        .map(|i| {
+            moto.esm_with_checkpoint(stream, lake, &dir.join(format!("w{i}.json")))
+                .args(args)
+                .args(["--shard", &format!("shardId-{i:012}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    workers
+        .into_iter()
+        .map(|w| {
+            let out = w.wait_with_output().unwrap();
+            assert!(out.status.success(), "worker: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+        .collect()
 }
 
 #[test]
@@ -490,22 +499,7 @@ fn a_zeek_tsv_log_spread_over_shards_parses_on_workers_that_never_saw_its_header
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // One worker process per shard: none shares another's parser state.
     let lake = "s3://lake-zeek/lake";
-    let workers: Vec<Child> = (0..4)
-        .map(|i| {
-            moto.esm_with_checkpoint("zeek", lake, &dir.path().join(format!("w{i}.json")))
-                .args(["--shard", &format!("shardId-{i:012}")])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut outputs = Vec::new();
-    for w in workers {
-        let out = w.wait_with_output().unwrap();
-        assert!(out.status.success(), "worker: {}", String::from_utf8_lossy(&out.stderr));
-        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
+    let outputs = shard_workers(&moto, "zeek", lake, dir.path(), &[]);
     let records =
         |o: &str| serde_json::from_str::<Value>(o.trim()).ok().and_then(|v| v["records"].as_u64()).unwrap_or(0);
     let shards_with_data = outputs.iter().filter(|o| records(o) > 0).count();
