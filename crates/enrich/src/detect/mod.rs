@@ -25,7 +25,7 @@ pub mod rule;
 pub mod triage;
 pub mod window;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -173,9 +173,8 @@ fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>, errors: &mut Vec<
 
 /// Runs every detection on incoming batches and triages the results.
 pub struct Detector {
+    /// The rules, and the fields they and the detector itself read.
     rules: RuleSet,
-    /// Fields read by rules and by the detector itself, in id order.
-    fields: Vec<String>,
     intel: Option<Arc<IntelIndex>>,
     windows: Mutex<Windows>,
     aggregation: ScoreAggregation,
@@ -206,19 +205,13 @@ impl Detector {
         for f in intel::FIELDS.iter().chain(SURICATA_FIELDS.iter()) {
             rules.fields.intern(f);
         }
-        let fields = rules.fields.names().to_vec();
-        Detector { rules, fields, intel: None, windows: Mutex::new(Windows::default()), aggregation }
+        Detector { rules, intel: None, windows: Mutex::new(Windows::default()), aggregation }
     }
 
     /// Also match against these indicators.
     pub fn with_intel(mut self, ix: Arc<IntelIndex>) -> Self {
         self.intel = Some(ix);
         self
-    }
-
-    /// The indicators in use, if any.
-    pub fn intel(&self) -> Option<&IntelIndex> {
-        self.intel.as_deref()
     }
 
     /// The indicators in use, shared.
@@ -237,36 +230,45 @@ impl Detector {
     }
 
     fn id(&self, name: &str) -> usize {
-        self.fields.iter().position(|f| f == name).unwrap_or(usize::MAX)
+        self.rules.fields.id(name).unwrap_or(usize::MAX)
+    }
+
+    /// The batch read through the detector's fields, when it is one that
+    /// detection looks at.
+    fn view<'b>(&self, table: Table, batch: &'b RecordBatch) -> Option<BatchView<'b>> {
+        let skipped = matches!(table, Table::Findings | Table::Quarantine | Table::Packets | Table::Intel);
+        (batch.num_rows() > 0 && !skipped).then(|| BatchView::new(batch, self.rules.fields.names()))
     }
 
     /// Every detection on `batch` of `table`.
     pub fn detect(&self, table: Table, batch: &RecordBatch) -> Vec<Detection> {
-        let mut out = Vec::new();
-        if batch.num_rows() == 0 || matches!(table, Table::Findings | Table::Quarantine | Table::Packets | Table::Intel)
-        {
-            return out;
+        match self.view(table, batch) {
+            Some(view) => self.detect_in(table, &view),
+            None => Vec::new(),
         }
-        let view = BatchView::new(batch, &self.fields);
+    }
+
+    fn detect_in(&self, table: Table, view: &BatchView<'_>) -> Vec<Detection> {
+        let mut out = Vec::new();
         if let Some(ix) = self.intel.as_deref().filter(|ix| !ix.is_empty()) {
-            intel::detect(table, &view, ix, &|n| self.id(n), &mut out);
+            intel::detect(table, view, ix, &|n| self.id(n), &mut out);
         }
         if table == Table::Logs {
-            self.suricata_alerts(&view, &mut out);
+            self.suricata_alerts(view, &mut out);
         }
         for rule in self.rules.rules.iter().filter(|r| r.table == table) {
-            self.run_rule(rule, table, &view, &mut out);
+            self.run_rule(rule, table, view, &mut out);
         }
         out
     }
 
     /// Detect and triage: the `findings` rows of `batch`, if any.
     pub fn findings(&self, table: Table, batch: &RecordBatch) -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
-        let detections = self.detect(table, batch);
+        let Some(view) = self.view(table, batch) else { return Ok(None) };
+        let detections = self.detect_in(table, &view);
         if detections.is_empty() {
             return Ok(None);
         }
-        let view = BatchView::new(batch, &self.fields);
         triage::findings(table, &view, &|n| self.id(n), detections, self.aggregation).map(Some)
     }
 
@@ -326,7 +328,7 @@ impl Detector {
             if !self.applies(rule, view, row) || !eval(&rule.condition, rule, view, row) {
                 continue;
             }
-            let (field, value) = first_condition(rule, view, row, &self.fields);
+            let (field, value) = first_condition(rule, view, row, self.rules.fields.names());
             let Some(agg) = &rule.aggregation else {
                 out.push(Detection {
                     row,
@@ -363,7 +365,7 @@ impl Detector {
             };
             if let Seen::Crossed(n, first_seen) = seen {
                 let end = view.get(end_id, row).int().unwrap_or(t);
-                let names = &self.fields;
+                let names = self.rules.fields.names();
                 let key_text = agg
                     .by
                     .iter()
@@ -448,15 +450,6 @@ fn first_condition(rule: &Rule, view: &BatchView<'_>, row: usize, names: &[Strin
         }
     }
     (String::new(), String::new())
-}
-
-/// Counters for reports: how many rules of each table are loaded.
-pub fn rules_per_table(rules: &[Rule]) -> HashMap<&'static str, usize> {
-    let mut m = HashMap::new();
-    for r in rules {
-        *m.entry(r.table.name()).or_default() += 1;
-    }
-    m
 }
 
 #[cfg(test)]

@@ -103,6 +103,11 @@ impl Fields {
         self.names.len() - 1
     }
 
+    /// The id of `name`, if a rule or the detector reads it.
+    pub fn id(&self, name: &str) -> Option<usize> {
+        self.ids.get(name).copied()
+    }
+
     /// Names in id order.
     pub fn names(&self) -> &[String] {
         &self.names

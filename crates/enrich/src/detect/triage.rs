@@ -112,8 +112,17 @@ pub fn findings(
     let (start_f, end_f) = time_fields(table);
     let (start_id, end_id) = (id(start_f), id(end_f));
     let num = |f: usize, row: usize| view.get(f, row).int();
-    let text = |name: &str, row: usize| view.get(id(name), row).text().map(|s| s.into_owned());
-    let int = |name: &str, row: usize| view.get(id(name), row).int().and_then(|v| i32::try_from(v).ok());
+    // A column of the findings from one field of their rows (its id resolved once).
+    let texts = |name: &str| -> Vec<Option<String>> {
+        let f = id(name);
+        found.iter().map(|x| view.get(f, x.row).text().map(|s| s.into_owned())).collect()
+    };
+    let ints = |name: &str| -> ArrayRef {
+        let f = id(name);
+        Arc::new(Int32Array::from_iter(
+            found.iter().map(|x| view.get(f, x.row).int().and_then(|v| i32::try_from(v).ok())),
+        ))
+    };
     let start: Vec<i64> = found.iter().map(|f| num(start_id, f.row).unwrap_or(0)).collect();
     let end: Vec<i64> = found.iter().zip(&start).map(|(f, s)| num(end_id, f.row).unwrap_or(*s)).collect();
     let scores: Vec<i32> =
@@ -137,19 +146,18 @@ pub fn findings(
         Arc::new(b.finish())
     };
     let strs = |v: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
-    let sensor: Vec<String> =
-        found.iter().map(|f| text("sensor_id", f.row).unwrap_or_else(|| "unknown".into())).collect();
+    let sensor: Vec<String> = texts("sensor_id").into_iter().map(|s| s.unwrap_or_else(|| "unknown".into())).collect();
     let cols: Vec<(&str, ArrayRef)> = vec![
         ("time", ts(start.iter().map(|t| Some(*t)))),
         ("rule", Arc::new(StringArray::from_iter_values(found.iter().map(|f| top(f).rule.as_str())))),
         ("score", Arc::new(Int32Array::from(scores.clone()))),
         ("severity", Arc::new(StringArray::from_iter_values(scores.iter().map(|s| severity(*s))))),
-        ("community_id", strs(found.iter().map(|f| text("community_id", f.row)).collect())),
-        ("src_ip", strs(found.iter().map(|f| text("src_ip", f.row)).collect())),
-        ("src_port", Arc::new(Int32Array::from(found.iter().map(|f| int("src_port", f.row)).collect::<Vec<_>>()))),
-        ("dst_ip", strs(found.iter().map(|f| text("dst_ip", f.row)).collect())),
-        ("dst_port", Arc::new(Int32Array::from(found.iter().map(|f| int("dst_port", f.row)).collect::<Vec<_>>()))),
-        ("proto", Arc::new(Int32Array::from(found.iter().map(|f| int("proto", f.row)).collect::<Vec<_>>()))),
+        ("community_id", strs(texts("community_id"))),
+        ("src_ip", strs(texts("src_ip"))),
+        ("src_port", ints("src_port")),
+        ("dst_ip", strs(texts("dst_ip"))),
+        ("dst_port", ints("dst_port")),
+        ("proto", ints("proto")),
         ("matched_field", Arc::new(StringArray::from_iter_values(found.iter().map(|f| top(f).matched_field.as_str())))),
         ("indicator", Arc::new(StringArray::from_iter_values(found.iter().map(|f| top(f).indicator.as_str())))),
         (
