@@ -156,8 +156,8 @@ async fn fresh(lake: &Lake, t: Table) -> Result<DeltaTable, LakeError> {
     lake.table(t).await
 }
 
-fn file_count(table: &DeltaTable) -> Result<usize, LakeError> {
-    Ok(table.snapshot().map_err(|e| LakeError::delta(Table::Flows, "snapshot", e))?.log_data().num_files())
+fn file_count(t: Table, table: &DeltaTable) -> Result<usize, LakeError> {
+    Ok(table.snapshot().map_err(|e| LakeError::delta(t, "snapshot", e))?.log_data().num_files())
 }
 
 /// Run `step` on a fresh snapshot until it commits or the attempts run out.
@@ -193,7 +193,7 @@ async fn maintain_table(
     report: &mut TableReport,
 ) -> Result<(), LakeError> {
     let table = fresh(lake, t).await?;
-    report.files_before = file_count(&table)?;
+    report.files_before = file_count(t, &table)?;
 
     // Retention: whole partitions before the cutoff.
     if let Some(days) = opts.retention_days.get(&t) {
@@ -263,7 +263,7 @@ async fn maintain_table(
         .map_err(|e| LakeError::delta(t, "vacuum", e))?;
     report.vacuumed_files = vacuum.files_deleted.len();
     lake.keep(t, table).await;
-    report.files_after = file_count(&fresh(lake, t).await?)?;
+    report.files_after = file_count(t, &fresh(lake, t).await?)?;
     Ok(())
 }
 
