@@ -70,24 +70,22 @@ impl Input {
     /// damaged capture gets the capture reader's precise error) or starts
     /// like one (after gunzip for .gz files), else a log file.
     pub fn of(path: PathBuf) -> Input {
-        if has_capture_extension(&path) || looks_like_capture(&path) { Input::Capture(path) } else { Input::Log(path) }
+        if named_like(&path, &CAPTURE_EXTENSIONS) || looks_like_capture(&path) {
+            Input::Capture(path)
+        } else {
+            Input::Log(path)
+        }
     }
 }
 
 const CAPTURE_EXTENSIONS: [&str; 5] = ["pcap", "pcapng", "cap", "dmp", "trace"];
-
-fn has_capture_extension(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    let name = name.strip_suffix(".gz").unwrap_or(&name);
-    CAPTURE_EXTENSIONS.iter().any(|e| name.ends_with(&format!(".{e}")))
-}
-
 const LOG_EXTENSIONS: [&str; 6] = ["log", "json", "ndjson", "eve", "cef", "syslog"];
 
-fn has_log_extension(path: &Path) -> bool {
+/// Whether the file's name ends in one of `extensions`, or one of them and `.gz`.
+fn named_like(path: &Path, extensions: &[&str]) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
-    LOG_EXTENSIONS.iter().any(|e| name.ends_with(&format!(".{e}")))
+    extensions.iter().any(|e| name.ends_with(&format!(".{e}")))
 }
 
 /// Files to read: named files as given (a capture by name or content, else
@@ -109,7 +107,7 @@ pub fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, usize)> 
             for f in found {
                 if looks_like_capture(&f) {
                     files.push(Input::Capture(f));
-                } else if has_log_extension(&f) {
+                } else if named_like(&f, &LOG_EXTENSIONS) {
                     files.push(Input::Log(f));
                 } else {
                     skipped += 1;
