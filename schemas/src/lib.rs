@@ -13,6 +13,7 @@
 //! - every table is partitioned by `event_date` (DATE, UTC) and lists its
 //!   filter columns first, because Delta keeps statistics for the first 32.
 
+pub mod catalog;
 pub mod envelope;
 
 use std::sync::Arc;

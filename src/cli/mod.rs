@@ -9,6 +9,7 @@ mod ingest;
 mod intel;
 mod maintain;
 mod query;
+mod schema;
 mod stack;
 mod time;
 
@@ -146,7 +147,8 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// Run a read-only SQL query over the lake's tables.
     ///
-    /// Tables: flows, packets, dns, http, tls, quarantine.
+    /// Tables: flows, packets, dns, http, tls, logs, findings, intel,
+    /// quarantine (`opensoc schema` lists their columns).
     Query(query::QueryArgs),
     /// Write the packets of a flow, host, port, protocol or time range to a pcap file.
     ///
@@ -172,6 +174,9 @@ pub enum Command {
     ///
     /// Exit status: 0 done; 3 a table was skipped or a feed failed; 1 failure.
     Maintain(maintain::MaintainArgs),
+    /// Show the columns of the lake's tables, or write the Glue catalog
+    /// document the Terraform module reads (`--format glue`).
+    Schema(schema::SchemaArgs),
 }
 
 /// Set up logging on stderr.
@@ -206,5 +211,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Stack(a) => stack::run(a).await,
         Command::Intel(a) => intel::run(a, &config).await,
         Command::Maintain(a) => maintain::run(a, &config).await,
+        Command::Schema(a) => schema::run(a),
     }
 }

@@ -13,6 +13,7 @@ mod corpus;
 mod detect;
 mod enrich;
 mod faults;
+mod infra;
 mod lambda;
 mod maintain;
 mod metadata;

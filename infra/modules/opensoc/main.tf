@@ -1,0 +1,83 @@
+# OpenSOC on AWS: the stream the sensors write to, the lake bucket, the
+# functions that fill and serve it, and the catalog that lets Athena read it.
+# One file per concern: kms.tf, stream.tf, bucket.tf, functions.tf, iam.tf,
+# schedules.tf, alarms.tf, catalog.tf; outputs.tf; variables.tf.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  partition = data.aws_partition.current.partition
+  region    = data.aws_region.current.region
+
+  bucket     = coalesce(var.bucket_name, "${var.name}-lake-${local.account}-${local.region}")
+  bucket_arn = "arn:${local.partition}:s3:::${local.bucket}"
+
+  # Where everything lives in the bucket. The lake's tables are folders
+  # under lake/ (lake/flows/, lake/packets/, …).
+  prefix = {
+    lake     = "lake/"
+    segments = "segments/"
+    carve    = "carve/"
+    geoip    = coalesce(var.geoip_prefix, "geoip/")
+    intel    = "intel/"
+    athena   = "athena/"
+  }
+  lake_uri = "s3://${local.bucket}/${trimsuffix(local.prefix.lake, "/")}"
+
+  kms_key_arn = var.kms_key_arn != null ? var.kms_key_arn : aws_kms_key.this[0].arn
+
+  common_env = merge(
+    { OPENSOC_LAKE = local.lake_uri },
+    var.log_level == null ? {} : { RUST_LOG = var.log_level },
+  )
+
+  # Every function: its binary (the zip scripts/package writes), timeout and
+  # environment. A function is deployed when its zip is in artifacts_dir.
+  functions = {
+    ingest = {
+      binary      = "opensoc-ingest"
+      description = "OpenSOC ingest: Kinesis records into the Delta lake, enriched and scored, exactly once per shard"
+      timeout     = 300
+      env = merge(local.common_env,
+        var.geoip_prefix == null ? {} : { OPENSOC_GEOIP = "s3://${local.bucket}/${var.geoip_prefix}" },
+        var.rules_layer_arn == null ? {} : { OPENSOC_RULES = "/opt/rules" },
+        { OPENSOC_NO_BUILTIN_RULES = var.no_builtin_rules ? "1" : "0", OPENSOC_SCORE_AGGREGATION = var.score_aggregation },
+      )
+    }
+    maintain = {
+      binary      = "opensoc-maintain"
+      description = "OpenSOC maintain: retention, compaction, checkpoints and vacuum of the lake; threat-intel sync"
+      timeout     = 900
+      env = merge(local.common_env, {
+        OPENSOC_INTEL_FEEDS     = jsonencode(var.intel_feeds)
+        OPENSOC_RETENTION       = join(",", [for t, d in var.retention_days : "${t}=${d}"])
+        OPENSOC_VACUUM_HOURS    = tostring(var.vacuum_hours)
+        OPENSOC_TARGET_FILE_MIB = tostring(var.target_file_mib)
+      })
+    }
+    query = {
+      binary      = "opensoc-query"
+      description = "OpenSOC query: read-only SQL over the lake and the investigator's page"
+      timeout     = 60
+      env         = local.common_env
+    }
+    carve = {
+      binary      = "opensoc-carve"
+      description = "OpenSOC carve: PCAP of a flow, host or time range from the packets table"
+      timeout     = 120
+      env = merge(local.common_env, {
+        OPENSOC_CARVE_OUTPUT      = "s3://${local.bucket}/${local.prefix.carve}"
+        OPENSOC_CARVE_URL_SECONDS = tostring(var.carve_presign_expiry_seconds)
+      })
+    }
+  }
+  deployed = { for k, f in local.functions : k => f if fileexists("${var.artifacts_dir}/${f.binary}.zip") }
+
+  # The functions reached over HTTPS (function URLs with AWS_IAM auth).
+  url_functions = toset([for k in ["query", "carve"] : k if contains(keys(local.deployed), k)])
+
+  tags = merge({ "opensoc:deployment" = var.name }, var.tags)
+}
