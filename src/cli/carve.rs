@@ -95,12 +95,15 @@ pub async fn run(args: CarveArgs, config: &Config) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!(
-            "{} packets ({} bytes) from {} chunks written to {} ({})",
+            "{} packets ({} bytes) from {} chunks written to {} ({}); read {} of {} files, {} bytes",
             summary.packets,
             summary.bytes,
             summary.chunks,
             args.output.display(),
-            summary.format
+            summary.format,
+            summary.scan.files_scanned,
+            summary.scan.files_total,
+            summary.scan.bytes_scanned
         );
     }
     Ok(if summary.packets == 0 { exit::NO_MATCH } else { exit::OK })

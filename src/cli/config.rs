@@ -40,6 +40,8 @@ pub struct MaintainSection {
     pub vacuum_hours: Option<u64>,
     /// Target size of compacted files, MiB.
     pub target_file_mib: Option<u64>,
+    /// Largest flows/packets partition rewritten in Z-order, MiB.
+    pub zorder_max_mib: Option<u64>,
 }
 
 /// `[intel]`.

@@ -31,6 +31,11 @@ pub struct MaintainArgs {
     /// Target size of compacted files, MiB.
     #[arg(long)]
     pub target_file_mib: Option<u64>,
+    /// Largest flows/packets partition rewritten in Z-order, MiB (default
+    /// 2048; a Z-order needs about twice the partition in memory); larger
+    /// partitions are bin-packed.
+    #[arg(long)]
+    pub zorder_max_mib: Option<u64>,
     /// Also fetch the `[[intel.feeds]]` and load those that changed.
     #[arg(long)]
     pub intel_sync: bool,
@@ -54,6 +59,9 @@ pub async fn run(args: MaintainArgs, config: &Config) -> anyhow::Result<u8> {
     }
     if let Some(m) = args.target_file_mib.or(config.maintain.target_file_mib) {
         opts.target_file_bytes = m << 20;
+    }
+    if let Some(m) = args.zorder_max_mib.or(config.maintain.zorder_max_mib) {
+        opts.zorder_max_partition_bytes = m << 20;
     }
     if !args.tables.is_empty() {
         opts.tables = args

@@ -14,6 +14,7 @@ mod detect;
 mod enrich;
 mod faults;
 mod infra;
+mod interop;
 mod lambda;
 mod maintain;
 mod metadata;

@@ -78,6 +78,25 @@ fn compaction_keeps_every_row_and_carve_and_retention_drops_old_partitions() {
     assert!(capinfos(&dir.path().join("after.pcap")).0 > 0);
     // Readers of the lake as of before maintenance still work: vacuum keeps 7 days.
     assert!(reports.iter().all(|r| r["vacuumed_files"] == 0), "{reports:?}");
+    let days = query(&lake, "SELECT count(DISTINCT event_date) AS n FROM flows")[0]["n"].as_u64().unwrap();
+    assert_eq!(flows["partitions_zordered"].as_u64(), flows["partitions_compacted"].as_u64(), "{flows}");
+    assert!(flows["partitions_compacted"].as_u64().unwrap() <= days, "{flows}");
+
+    // A second run finds nothing new: compacted partitions are not rewritten.
+    let again = maintain(&lake, &KEEP_ALL);
+    for r in &again {
+        assert_eq!(r["partitions_compacted"], 0, "nothing arrived, nothing to rewrite: {r}");
+        assert_eq!(r["files_after"], r["files_before"], "{r}");
+    }
+    // New files in old partitions: those partitions, and only those, again.
+    ingest_as(&lake, "s4");
+    let before = counts(&lake);
+    let reports = maintain(&lake, &KEEP_ALL);
+    assert_eq!(counts(&lake), before, "every row is still there");
+    let flows = reports.iter().find(|r| r["table"] == "flows").unwrap();
+    let compacted = flows["partitions_compacted"].as_u64().unwrap();
+    assert!(compacted > 0 && compacted <= days, "{flows}");
+    assert!(flows["files_after"].as_u64().unwrap() < flows["files_before"].as_u64().unwrap(), "{flows}");
 
     // Retention: packets keep 1 day, so the years-old demo partitions go; the rest stays.
     let keep_but_packets: Vec<&str> = KEEP_ALL.iter().copied().filter(|r| !r.starts_with("packets")).collect();
@@ -134,4 +153,79 @@ fn maintenance_while_ingest_commits_loses_nothing() {
     let per_sensor = query(&lake, "SELECT sensor_id, count(*) AS n FROM flows GROUP BY sensor_id");
     assert_eq!(per_sensor.len(), 7);
     assert!(per_sensor.iter().all(|r| r["n"] == one["flows"]), "{per_sensor:?}");
+}
+
+/// `opensoc query --stats`: the last stderr line is the scan's JSON.
+fn query_stats(lake: &Path, sql: &str) -> Value {
+    let out = run(opensoc().args(["query", "--stats", "--format", "csv", "--lake"]).arg(lake).arg(sql));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    serde_json::from_str(stderr.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+}
+
+#[test]
+fn query_and_carve_report_what_they_read_and_pruning_shows_in_it() {
+    let dir = tempdir();
+    let lake = dir.path().join("lake");
+    ingest_as(&lake, "s1");
+    ingest_as(&lake, "s2");
+    let days = query(&lake, "SELECT count(DISTINCT event_date) AS n FROM flows")[0]["n"].as_u64().unwrap();
+    assert!(days > 1, "the demo captures span several days");
+
+    // A full scan opens every file.
+    // (Sums, not count(*): a count is answered from the log's statistics
+    // without reading a file.)
+    let all = query_stats(&lake, "SELECT sum(bytes) FROM flows");
+    assert!(all["files_total"].as_u64().unwrap() >= 2 * days, "{all}");
+    assert_eq!(all["files_scanned"], all["files_total"], "{all}");
+    assert!(all["bytes_scanned"].as_u64().unwrap() > 0, "{all}");
+
+    // One day: partition pruning keeps that day's files only.
+    let day =
+        query(&lake, "SELECT CAST(min(event_date) AS VARCHAR) AS d FROM flows")[0]["d"].as_str().unwrap().to_string();
+    let files_that_day =
+        query(&lake, &format!("SELECT count(DISTINCT sensor_id) AS n FROM flows WHERE event_date = '{day}'"))[0]["n"]
+            .as_u64()
+            .unwrap();
+    let one = query_stats(&lake, &format!("SELECT sum(bytes) FROM flows WHERE event_date = '{day}'"));
+    assert_eq!(one["files_planned"].as_u64(), Some(files_that_day), "one file per ingest in that day: {one}");
+    assert!(one["files_planned"].as_u64() < all["files_total"].as_u64(), "{one}");
+
+    // A Community ID lookup opens only files whose statistics may hold it,
+    // and after maintenance (one file per day) fewer than before.
+    let cid = query(&lake, "SELECT community_id FROM flows ORDER BY bytes DESC LIMIT 1")[0]["community_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lookup_sql = format!("SELECT * FROM flows WHERE community_id = '{cid}'");
+    let before = query_stats(&lake, &lookup_sql);
+    assert!(before["files_scanned"].as_u64() < before["files_total"].as_u64(), "{before}");
+    maintain(&lake, &KEEP_ALL);
+    let after = query_stats(&lake, &lookup_sql);
+    assert!(after["files_total"].as_u64().unwrap() <= days, "one file per day after compaction: {after}");
+    let (b, a) = (before["files_scanned"].as_u64().unwrap(), after["files_scanned"].as_u64().unwrap());
+    assert!(a >= 1 && (a < b || a == 1), "lookup files before {b}, after {a}");
+
+    // The carve of that flow, bounded by its times as the page carves it,
+    // says the same of the packets table.
+    let times = &query(
+        &lake,
+        &format!(
+            "SELECT CAST(first_ts_ns / 1000000000 AS BIGINT) AS f, CAST(last_ts_ns / 1000000000 + 1 AS BIGINT) AS t \
+             FROM flows WHERE community_id = '{cid}'"
+        ),
+    )[0];
+    let (from, to) = (times["f"].to_string(), times["t"].to_string());
+    let out = run(opensoc()
+        .args(["carve", "--json", "--lake"])
+        .arg(&lake)
+        .args(["--community-id", &cid, "--from", &from, "--to", &to, "-o"])
+        .arg(dir.path().join("c.pcap")));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scan = &summary["scan"];
+    assert!(summary["packets"].as_u64().unwrap() > 0, "{summary}");
+    assert!(scan["files_scanned"].as_u64().unwrap() >= 1, "{scan}");
+    assert!(scan["files_scanned"].as_u64() < scan["files_total"].as_u64(), "statistics pruned the other days: {scan}");
+    assert!(scan["bytes_scanned"].as_u64().unwrap() > 0, "{scan}");
 }

@@ -13,12 +13,14 @@ use std::net::IpAddr;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Int32Type};
+use deltalake::datafusion::physical_plan::execute_stream;
 use deltalake::datafusion::prelude::{Expr, col, lit};
 use deltalake::datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use opensoc_net::LinkType;
 use opensoc_net::pcap_write::{PcapngWriter, RECORD_HEADER_LEN, pcap_file_header, records};
 
+use crate::scan::ScanStats;
 use crate::sql::{QueryError, SqlEngine};
 use opensoc_rows::tables::event_date;
 
@@ -64,6 +66,8 @@ pub struct CarveSummary {
     pub format: &'static str,
     /// Link types of the packets.
     pub linktypes: Vec<u32>,
+    /// What the carve read of the packets table.
+    pub scan: ScanStats,
 }
 
 /// Why a carve failed.
@@ -166,7 +170,8 @@ pub async fn carve(
         .map_err(QueryError::from)?
         .select_columns(&["linktype", "data"])
         .map_err(QueryError::from)?;
-    let mut stream = df.execute_stream().await.map_err(QueryError::from)?;
+    let plan = df.create_physical_plan().await.map_err(QueryError::from)?;
+    let mut stream = execute_stream(plan.clone(), engine.context().task_ctx()).map_err(QueryError::from)?;
     let mut batches = Vec::new();
     let mut found = Vec::new();
     let mut chunks = 0u64;
@@ -199,6 +204,8 @@ pub async fn carve(
         }
         batches.push(data.clone());
     }
+    let mut scan = ScanStats::from_plan(&plan);
+    scan.files_total = engine.files_in("packets");
     // Stable: packets with equal times keep their stored order.
     found.sort_by_key(|f| f.ts);
     let mut linktypes: Vec<u32> = found.iter().map(|f| f.linktype).collect();
@@ -238,5 +245,6 @@ pub async fn carve(
         chunks,
         format: if use_pcapng { "pcapng" } else { "pcap" },
         linktypes,
+        scan,
     })
 }

@@ -15,6 +15,7 @@ mod location;
 pub mod logs;
 pub mod maintain;
 pub mod output;
+pub mod scan;
 pub mod sql;
 pub mod stream;
 

@@ -46,6 +46,10 @@ pub struct MaintainOptions {
     pub max_attempts: u32,
     /// Today (UTC, days since the epoch): partitions before it are closed.
     pub today: i32,
+    /// Largest partition of flows or packets rewritten in Z-order; a larger
+    /// one is bin-packed instead (a Z-order sorts the whole partition, and
+    /// needs about twice its size in memory).
+    pub zorder_max_partition_bytes: u64,
 }
 
 impl Default for MaintainOptions {
@@ -57,6 +61,7 @@ impl Default for MaintainOptions {
             tables: Table::ALL.to_vec(),
             max_attempts: 8,
             today: opensoc_schemas::event_date(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()),
+            zorder_max_partition_bytes: 2 << 30,
         }
     }
 }
@@ -115,8 +120,10 @@ pub struct TableReport {
     pub compacted_files_removed: u64,
     /// Files written by compaction.
     pub compacted_files_added: u64,
-    /// Partitions compacted.
+    /// Partitions compacted (Z-ordered or bin-packed).
     pub partitions_compacted: u64,
+    /// Of those, partitions rewritten in Z-order.
+    pub partitions_zordered: u64,
     /// The version a checkpoint was written for.
     pub checkpoint_version: Option<u64>,
     /// Files vacuumed.
@@ -158,6 +165,56 @@ async fn fresh(lake: &Lake, t: Table) -> Result<DeltaTable, LakeError> {
 
 fn file_count(t: Table, table: &DeltaTable) -> Result<usize, LakeError> {
     Ok(table.snapshot().map_err(|e| LakeError::delta(t, "snapshot", e))?.log_data().num_files())
+}
+
+/// Which closed partitions compaction rewrites, and how.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct CompactionPlan {
+    /// Days to rewrite in Z-order.
+    zorder: Vec<String>,
+    /// Days to bin-pack (small files merged, order kept).
+    compact: Vec<String>,
+}
+
+/// A closed partition needs compaction when it holds two or more files
+/// under half the target size: what ingest wrote since the last run (a
+/// compacted partition has at most one, its tail). Partitions already
+/// compacted are left alone, so a nightly run costs what arrived, not
+/// what the table holds. Flows and packets are Z-ordered up to
+/// `zorder_max_partition_bytes`, bin-packed above; other tables are
+/// bin-packed.
+fn plan_compaction(
+    t: Table,
+    table: &DeltaTable,
+    opts: &MaintainOptions,
+    open_days: &[&str],
+) -> Result<CompactionPlan, LakeError> {
+    let snapshot = table.snapshot().map_err(|e| LakeError::delta(t, "snapshot", e))?;
+    let small = (opts.target_file_bytes / 2) as i64;
+    // day → (files under half the target, bytes)
+    let mut days: BTreeMap<String, (usize, u64)> = BTreeMap::new();
+    for file in snapshot.log_data().iter() {
+        let Some(Some(day)) = file.partition_values_map().remove(PARTITION_COLUMN) else { continue };
+        if open_days.contains(&day.as_str()) {
+            continue;
+        }
+        let entry = days.entry(day).or_default();
+        entry.0 += usize::from(file.size() < small);
+        entry.1 += file.size().max(0) as u64;
+    }
+    let zorder_table = matches!(t, Table::Flows | Table::Packets);
+    let mut plan = CompactionPlan::default();
+    for (day, (small_files, bytes)) in days {
+        if small_files < 2 {
+            continue;
+        }
+        if zorder_table && bytes <= opts.zorder_max_partition_bytes {
+            plan.zorder.push(day);
+        } else {
+            plan.compact.push(day);
+        }
+    }
+    Ok(plan)
 }
 
 /// Run `step` on a fresh snapshot until it commits or the attempts run out.
@@ -214,38 +271,48 @@ async fn maintain_table(
         report.retention_files_removed = removed;
     }
 
-    // Compaction of every partition but today's and yesterday's, which
-    // ingest is writing (late data included).
+    // Compaction of the closed partitions (every day but today and
+    // yesterday, which ingest is writing, late data included) that
+    // received files since they were last compacted.
     let (yesterday, today) = (day_text(opts.today - 1), day_text(opts.today));
     let target = NonZeroU64::new(opts.target_file_bytes.max(1 << 20)).unwrap_or(NonZeroU64::MIN);
-    // Flows and packets: Z-order on the flow key and its start, so
-    // statistics prune carves and flow lookups to few files.
-    let optimize_type = || match t {
-        Table::Flows | Table::Packets => OptimizeType::ZOrder(vec!["community_id".into(), "first_ts_ns".into()]),
-        _ => OptimizeType::Compact,
-    };
-    let metrics = with_retries(lake, t, opts, report, |base| {
-        let optimize_type = optimize_type();
-        let (yesterday, today) = (yesterday.clone(), today.clone());
-        async move {
-            let open_days = FilterValue::Set(vec![yesterday.as_str(), today.as_str()]);
-            let filters = [(PARTITION_COLUMN, FilterOp::NotIn, open_days)];
-            let (table, metrics) = base
-                .optimize()
-                .with_type(optimize_type)
-                .with_filters(&filters)
-                .with_target_size(target)
-                .with_writer_properties(crate::lake::writer_properties(t))
-                .await
-                .map_err(|e| LakeError::delta(t, "compaction", e))?;
-            lake.keep(t, table).await;
-            Ok(metrics)
+    let plan = plan_compaction(t, &fresh(lake, t).await?, opts, &[yesterday.as_str(), today.as_str()])?;
+    report.partitions_zordered = plan.zorder.len() as u64;
+    for (days, zorder) in [(&plan.zorder, true), (&plan.compact, false)] {
+        if days.is_empty() {
+            continue;
         }
-    })
-    .await?;
-    report.compacted_files_removed = metrics.num_files_removed;
-    report.compacted_files_added = metrics.num_files_added;
-    report.partitions_compacted = metrics.partitions_optimized;
+        let metrics = with_retries(lake, t, opts, report, |base| {
+            // Flows and packets: Z-order on the flow key and its start, so
+            // statistics prune carves and flow lookups to few files.
+            let optimize_type = if zorder {
+                OptimizeType::ZOrder(vec!["community_id".into(), "first_ts_ns".into()])
+            } else {
+                OptimizeType::Compact
+            };
+            async move {
+                let filters =
+                    [(PARTITION_COLUMN, FilterOp::In, FilterValue::Set(days.iter().map(String::as_str).collect()))];
+                let (table, metrics) = base
+                    .optimize()
+                    .with_type(optimize_type)
+                    .with_filters(&filters)
+                    .with_target_size(target)
+                    // Long runs commit as they go: a function that runs out
+                    // of time keeps what it compacted.
+                    .with_min_commit_interval(Duration::from_secs(120))
+                    .with_writer_properties(crate::lake::writer_properties(t))
+                    .await
+                    .map_err(|e| LakeError::delta(t, "compaction", e))?;
+                lake.keep(t, table).await;
+                Ok(metrics)
+            }
+        })
+        .await?;
+        report.compacted_files_removed += metrics.num_files_removed;
+        report.compacted_files_added += metrics.num_files_added;
+        report.partitions_compacted += metrics.partitions_optimized;
+    }
 
     // Checkpoint of the version maintenance ends on.
     let table = fresh(lake, t).await?;

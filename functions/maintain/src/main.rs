@@ -13,7 +13,9 @@
 //!   `{"url": "https://…" | "s3://…", "source": "…", "csv": false}`;
 //! - `OPENSOC_RETENTION`: days per table over the defaults, e.g.
 //!   `packets=7,flows=365` (`0` keeps everything);
-//! - `OPENSOC_VACUUM_HOURS` (default 168), `OPENSOC_TARGET_FILE_MIB` (128);
+//! - `OPENSOC_VACUUM_HOURS` (default 168), `OPENSOC_TARGET_FILE_MIB` (128),
+//!   `OPENSOC_ZORDER_MAX_MIB` (2048: larger flows/packets partitions are
+//!   bin-packed, not Z-ordered, to fit the function's memory);
 //! - the AWS SDK's standard variables; `RUST_LOG`. Logs are JSON lines.
 
 use std::sync::Arc;
@@ -121,6 +123,9 @@ async fn main() -> Result<(), Error> {
     }
     if let Some(m) = number("OPENSOC_TARGET_FILE_MIB")? {
         opts.target_file_bytes = m << 20;
+    }
+    if let Some(m) = number("OPENSOC_ZORDER_MAX_MIB")? {
+        opts.zorder_max_partition_bytes = m << 20;
     }
     let settings = Arc::new(Settings { lake, feeds, opts });
     lambda_runtime::run(service_fn(move |ev| handler(settings.clone(), ev))).await

@@ -7,7 +7,7 @@
 # docs/deploy.md walks through it, from the sensor's policy to Athena.
 
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.9"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

@@ -11,7 +11,7 @@
 # the lake with `opensoc query --lake s3://…` (AWS_ENDPOINT_URL set) instead.
 
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.9"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

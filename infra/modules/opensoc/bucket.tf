@@ -75,6 +75,33 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     }
   }
 
+  # Packets are most of the lake's bytes: their replaced versions (after
+  # compaction, retention, vacuum) go sooner than the other tables'.
+  rule {
+    id     = "packets-old-versions"
+    status = "Enabled"
+    filter {
+      prefix = "${local.prefix.lake}packets/"
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = var.packets_noncurrent_expiration_days
+    }
+  }
+
+  # Months-old partitions are read rarely; Intelligent-Tiering moves each
+  # file to its cheaper tiers after 30 and 90 days unread, back on a read.
+  rule {
+    id     = "lake-intelligent-tiering"
+    status = var.lake_tiering_days == null ? "Disabled" : "Enabled"
+    filter {
+      prefix = local.prefix.lake
+    }
+    transition {
+      days          = coalesce(var.lake_tiering_days, 30)
+      storage_class = "INTELLIGENT_TIERING"
+    }
+  }
+
   rule {
     id     = "carve-outputs-expire"
     status = "Enabled"

@@ -56,6 +56,7 @@ locals {
         OPENSOC_RETENTION       = join(",", [for t, d in var.retention_days : "${t}=${d}"])
         OPENSOC_VACUUM_HOURS    = tostring(var.vacuum_hours)
         OPENSOC_TARGET_FILE_MIB = tostring(var.target_file_mib)
+        OPENSOC_ZORDER_MAX_MIB  = tostring(var.zorder_max_partition_mib)
       })
     }
     query = {

@@ -114,13 +114,13 @@ variable "force_destroy" {
 }
 
 variable "segments_expiration_days" {
-  description = "Days before the sensor's claim-check packet segments (segments/) expire. Ingest copies them into the packets table within minutes; keep them long enough to replay the stream (at least stream_retention_hours)."
+  description = "Days before the sensors' claim-check packet segments (segments/) expire. Ingest copies them into the packets table within minutes; they only need to outlive a replay of the stream, so at least stream_retention_hours."
   type        = number
-  default     = 7
+  default     = 3
 
   validation {
-    condition     = var.segments_expiration_days >= 1
-    error_message = "segments_expiration_days must be at least 1: ingest reads a segment after the stream delivers its claim."
+    condition     = var.segments_expiration_days * 24 >= var.stream_retention_hours
+    error_message = "segments_expiration_days must cover stream_retention_hours: a replayed claim would point at an expired segment."
   }
 }
 
@@ -143,6 +143,28 @@ variable "noncurrent_version_expiration_days" {
   validation {
     condition     = var.noncurrent_version_expiration_days >= 1
     error_message = "noncurrent_version_expiration_days must be at least 1."
+  }
+}
+
+variable "packets_noncurrent_expiration_days" {
+  description = "Days the bucket keeps replaced or deleted versions of packets-table files (lake/packets/). Packets are most of the lake's bytes, so this is shorter than noncurrent_version_expiration_days."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.packets_noncurrent_expiration_days >= 1
+    error_message = "packets_noncurrent_expiration_days must be at least 1."
+  }
+}
+
+variable "lake_tiering_days" {
+  description = "Days after which lake files move to S3 Intelligent-Tiering (cheaper once a file is not read for 30 days, with no retrieval fee). Null keeps them in S3 Standard."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.lake_tiering_days == null || var.lake_tiering_days >= 0
+    error_message = "lake_tiering_days must be null or a number of days >= 0."
   }
 }
 
@@ -273,6 +295,17 @@ variable "target_file_mib" {
   validation {
     condition     = var.target_file_mib >= 16 && var.target_file_mib <= 1024
     error_message = "target_file_mib must be between 16 and 1024."
+  }
+}
+
+variable "zorder_max_partition_mib" {
+  description = "Largest day of flows or packets the maintain function rewrites in Z-order (MiB); larger days are bin-packed instead. A Z-order needs about twice the partition in memory, so keep it under half of memory_mb[\"maintain\"]."
+  type        = number
+  default     = 1536
+
+  validation {
+    condition     = var.zorder_max_partition_mib >= 0 && var.zorder_max_partition_mib <= 8192
+    error_message = "zorder_max_partition_mib must be between 0 (never Z-order) and 8192 (a 10 GB function's limit)."
   }
 }
 
