@@ -14,6 +14,7 @@ mod detect;
 mod enrich;
 mod faults;
 mod infra;
+mod infra_variables;
 mod interop;
 mod lambda;
 mod maintain;

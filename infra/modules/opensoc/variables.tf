@@ -163,7 +163,7 @@ variable "lake_tiering_days" {
   default     = 30
 
   validation {
-    condition     = var.lake_tiering_days == null || var.lake_tiering_days >= 0
+    condition     = var.lake_tiering_days == null ? true : var.lake_tiering_days >= 0
     error_message = "lake_tiering_days must be null or a number of days >= 0."
   }
 }
@@ -228,8 +228,8 @@ variable "geoip_prefix" {
   default     = "geoip/"
 
   validation {
-    condition     = var.geoip_prefix == null || can(regex("^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$", var.geoip_prefix))
-    error_message = "geoip_prefix must be null or a relative prefix ending in \"/\", such as \"geoip/\" (no leading slash, no \"..\")."
+    condition     = var.geoip_prefix == null || can(regex("^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*/$", var.geoip_prefix))
+    error_message = "geoip_prefix must be null or a relative prefix ending in \"/\", such as \"geoip/\" (no leading slash, no segment starting with a dot, so no \"..\")."
   }
 }
 
