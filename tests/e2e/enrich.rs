@@ -390,4 +390,27 @@ fn intel_sync_fetches_files_http_and_s3_and_loads_only_what_changed() {
     assert_eq!(count(), loaded + 4);
     let hit = query(&lake, "SELECT source FROM intel WHERE value = '203.0.113.99'");
     assert_eq!(hit, vec![serde_json::json!({"source": "watchlist"})]);
+
+    // The feed goes back to its first content: a new load (the newest load
+    // of a feed is what counts), not "unchanged" because an old load matched.
+    std::fs::write(web.join("watchlist.txt"), "# test\n192.0.2.10\n198.51.100.0/24\nevil.example\n").unwrap();
+    let (_, fourth) = sync();
+    assert_eq!(statuses(&fourth), ["unchanged", "loaded", "unchanged", "failed"]);
+    // Maintenance retires the two superseded loads of the web feed (3 + 4
+    // rows); the other feeds' single loads stay.
+    let loads = query(
+        &lake,
+        "SELECT feed_file, CAST(loaded_at AS BIGINT) AS at, count(*) AS n FROM intel GROUP BY 1, 2 ORDER BY 2",
+    );
+    let out = run(opensoc().args(["maintain", "--tables", "intel", "--format", "json", "--lake"]).arg(&lake));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["superseded_intel_rows_removed"], 7, "{report}\n{loads:#?}");
+    assert_eq!(count(), loaded, "one load per feed left");
+    let dropped = query(&lake, "SELECT count(*) AS n FROM intel WHERE value = '203.0.113.99'");
+    assert_eq!(dropped[0]["n"], 0, "the indicator the feed dropped is gone");
+    // A second run has nothing to retire.
+    let out = run(opensoc().args(["maintain", "--tables", "intel", "--format", "json", "--lake"]).arg(&lake));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["superseded_intel_rows_removed"], 0, "{report}");
 }

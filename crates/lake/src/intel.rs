@@ -59,14 +59,32 @@ impl Strs {
     }
 }
 
-/// The indicators of the `intel` table, the newest row of each kind, value
-/// and source (no sort: the newest is kept while reading).
+/// The feed a row of the `intel` table came from: its `feed_file` without
+/// the content digest `opensoc intel sync` appends (`URL#sha256=…`).
+pub const FEED_OF_ROW: &str = "split_part(coalesce(feed_file, ''), '#sha256=', 1)";
+
+/// The rows of the newest load of each feed: a load is a snapshot of its
+/// feed, so an indicator the feed dropped is no longer matched.
+pub fn current_loads_sql(columns: &str) -> String {
+    format!(
+        "SELECT {columns} FROM intel i JOIN \
+         (SELECT {FEED_OF_ROW} AS feed, max(loaded_at) AS newest FROM intel GROUP BY 1) f \
+         ON {feed_i} = f.feed AND i.loaded_at = f.newest",
+        feed_i = FEED_OF_ROW.replace("feed_file", "i.feed_file"),
+    )
+}
+
+/// The indicators of the `intel` table: of the newest load of each feed,
+/// the newest row of each kind, value and source (no sort: the newest is
+/// kept while reading).
 pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
     let engine = SqlEngine::new(lake).await?;
-    let sql = "SELECT kind, value, source, confidence, \
-               CAST(first_seen AS BIGINT) AS first_seen, CAST(last_seen AS BIGINT) AS last_seen, \
-               CAST(expires AS BIGINT) AS expires, description, CAST(loaded_at AS BIGINT) AS loaded_at \
-               FROM intel";
+    let sql = current_loads_sql(
+        "i.kind, i.value, i.source, i.confidence, \
+         CAST(i.first_seen AS BIGINT) AS first_seen, CAST(i.last_seen AS BIGINT) AS last_seen, \
+         CAST(i.expires AS BIGINT) AS expires, i.description, CAST(i.loaded_at AS BIGINT) AS loaded_at",
+    );
+    let sql = sql.as_str();
     let (_, batches) = engine.query(sql).await?;
     // DataFusion hands strings back as views or plain arrays: read either
     // without copying.

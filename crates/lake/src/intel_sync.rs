@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use deltalake::arrow::array::AsArray;
 use opensoc_enrich::intel::{intel_batch, load_bytes};
 use opensoc_schemas::Table;
 use serde::{Deserialize, Serialize};
@@ -102,15 +103,25 @@ pub async fn fetch(url: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| e.to_string())
 }
 
-/// Whether the `intel` table already holds a load stored as `feed_file`.
-async fn already_loaded(lake: &Lake, feed_file: &str) -> Result<bool, LakeError> {
+/// Whether the newest load of `feed` is the one stored as `feed_file` (the
+/// same content): then nothing changed. An older load with the same
+/// content does not count: the feed changed since, and back.
+async fn already_loaded(lake: &Lake, feed: &str, feed_file: &str) -> Result<bool, LakeError> {
     if lake.table(Table::Intel).await?.version().unwrap_or(0) == 0 {
         return Ok(false);
     }
     let engine = SqlEngine::new(lake).await?;
-    let quoted = feed_file.replace('\'', "''");
-    let (_, batches) = engine.query(&format!("SELECT 1 FROM intel WHERE feed_file = '{quoted}' LIMIT 1")).await?;
-    Ok(batches.iter().any(|b| b.num_rows() > 0))
+    let quoted = feed.replace('\'', "''");
+    let sql = format!(
+        "SELECT feed_file FROM intel WHERE {} = '{quoted}' ORDER BY loaded_at DESC LIMIT 1",
+        crate::intel::FEED_OF_ROW
+    );
+    let (_, batches) = engine.query(&sql).await?;
+    let newest = batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
+        let col = deltalake::arrow::compute::cast(b.column(0), &deltalake::arrow::datatypes::DataType::Utf8).ok()?;
+        col.as_string_opt::<i32>().map(|s| s.value(0).to_string())
+    });
+    Ok(newest.as_deref() == Some(feed_file))
 }
 
 /// Fetch every feed and load those whose content changed, one commit per
@@ -140,7 +151,7 @@ pub async fn sync(lake: &Lake, feeds: &[Feed]) -> Result<Vec<FeedSync>, LakeErro
         let digest = hex(&Sha256::digest(&bytes));
         let feed_file = format!("{}#sha256={digest}", feed.url);
         report.sha256 = Some(digest);
-        if already_loaded(lake, &feed_file).await? {
+        if already_loaded(lake, &feed.url, &feed_file).await? {
             report.status = "unchanged";
             out.push(report);
             continue;

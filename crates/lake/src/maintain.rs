@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
+use deltalake::arrow::array::AsArray;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::{DeltaTable, FilterOp, FilterValue};
 use opensoc_schemas::{PARTITION_COLUMN, Table};
@@ -116,6 +117,9 @@ pub struct TableReport {
     pub files_after: usize,
     /// Partitions deleted by retention (their files removed).
     pub retention_files_removed: usize,
+    /// `intel` only: rows of feed loads a newer load of the same feed
+    /// superseded (readers already ignore them; maintenance deletes them).
+    pub superseded_intel_rows_removed: usize,
     /// Files rewritten by compaction, and the files written.
     pub compacted_files_removed: u64,
     /// Files written by compaction.
@@ -165,6 +169,67 @@ async fn fresh(lake: &Lake, t: Table) -> Result<DeltaTable, LakeError> {
 
 fn file_count(t: Table, table: &DeltaTable) -> Result<usize, LakeError> {
     Ok(table.snapshot().map_err(|e| LakeError::delta(t, "snapshot", e))?.log_data().num_files())
+}
+
+/// Delete the rows of every intel feed load that a newer load of the same
+/// feed replaced. Returns the rows deleted.
+async fn retire_superseded_intel_loads(
+    lake: &Lake,
+    opts: &MaintainOptions,
+    report: &mut TableReport,
+) -> Result<usize, LakeError> {
+    let t = Table::Intel;
+    if fresh(lake, t).await?.version().unwrap_or(0) == 0 {
+        return Ok(0);
+    }
+    let engine = crate::sql::SqlEngine::new(lake).await?;
+    // (A feed that went back to earlier content has two loads with one
+    // feed_file: the older is told apart by its load time.)
+    let sql = format!(
+        "SELECT DISTINCT i.feed_file, CAST(f.newest AS BIGINT) AS newest FROM intel i JOIN \
+         (SELECT {feed} AS feed, max(loaded_at) AS newest FROM intel GROUP BY 1) f \
+         ON {feed_i} = f.feed AND i.loaded_at < f.newest WHERE i.feed_file IS NOT NULL",
+        feed = crate::intel::FEED_OF_ROW,
+        feed_i = crate::intel::FEED_OF_ROW.replace("feed_file", "i.feed_file"),
+    );
+    let (_, batches) = engine.query(&sql).await?;
+    let mut superseded = Vec::new();
+    for b in &batches {
+        let files = deltalake::arrow::compute::cast(b.column(0), &deltalake::arrow::datatypes::DataType::Utf8)
+            .map_err(|e| LakeError::delta(t, "finding superseded loads", e.into()))?;
+        let (Some(files), Some(newest)) =
+            (files.as_string_opt::<i32>(), b.column(1).as_primitive_opt::<deltalake::arrow::datatypes::Int64Type>())
+        else {
+            continue;
+        };
+        for (file, newest) in files.iter().zip(newest.iter()) {
+            let (Some(file), Some(newest)) = (file, newest) else { continue };
+            // (As µs: delta-rs cannot write a zoned timestamp literal into
+            // the commit's record of the predicate.)
+            superseded
+                .push(format!("(feed_file = '{}' AND CAST(loaded_at AS BIGINT) < {newest})", file.replace('\'', "''")));
+        }
+    }
+    if superseded.is_empty() {
+        return Ok(0);
+    }
+    let loads = superseded.len();
+    let predicate = superseded.join(" OR ");
+    let removed = with_retries(lake, t, opts, report, |base| {
+        let predicate = predicate.clone();
+        async move {
+            let (table, metrics) = base
+                .delete()
+                .with_predicate(predicate)
+                .await
+                .map_err(|e| LakeError::delta(t, "retiring superseded intel loads", e))?;
+            lake.keep(t, table).await;
+            Ok(metrics.num_deleted_rows.unwrap_or(0))
+        }
+    })
+    .await?;
+    tracing::info!(loads, rows = removed, "superseded intel loads retired");
+    Ok(removed)
 }
 
 /// Which closed partitions compaction rewrites, and how.
@@ -269,6 +334,10 @@ async fn maintain_table(
         })
         .await?;
         report.retention_files_removed = removed;
+    }
+
+    if t == Table::Intel {
+        report.superseded_intel_rows_removed = retire_superseded_intel_loads(lake, opts, report).await?;
     }
 
     // Compaction of the closed partitions (every day but today and
