@@ -348,19 +348,7 @@ fn glue_columns_are_the_schemas_crates() {
     }
     let flows: Vec<&str> =
         tables["flows"]["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    for c in [
-        "community_id",
-        "src_ip",
-        "src_port",
-        "dst_ip",
-        "dst_port",
-        "proto",
-        "packets",
-        "bytes",
-        "first_ts",
-        "last_ts",
-        "sensor_id",
-    ] {
+    for c in opensoc_schemas::FLOWS_CONTRACT_COLUMNS {
         assert!(flows.contains(&c), "flows lacks {c} in the catalog");
     }
 }

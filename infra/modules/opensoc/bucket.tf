@@ -142,7 +142,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
   depends_on = [aws_s3_bucket_versioning.lake]
 }
 
-# TLS only, and only this account's key for writes that name a key.
+# TLS 1.2 or later only, for everyone.
 data "aws_iam_policy_document" "lake_bucket" {
   statement {
     sid       = "DenyPlainHttp"
