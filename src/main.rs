@@ -35,7 +35,19 @@ fn default_sigpipe() {
     }
 }
 
+/// Error messages without library backtraces: delta-kernel captures one in
+/// every error when `RUST_BACKTRACE` is set and its `Display` prints it (80
+/// frames per error). Panics keep theirs; `RUST_LIB_BACKTRACE=1` brings the
+/// errors' back.
+fn quiet_error_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: called first in main, before any other thread exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_error_backtraces();
     default_sigpipe();
     tune_malloc();
     let args = cli::Cli::parse();

@@ -46,7 +46,8 @@ pub struct MaintainArgs {
 
 pub async fn run(args: MaintainArgs, config: &Config) -> anyhow::Result<u8> {
     let location = LakeLocation::parse(&config.lake(args.lake.lake.as_deref())?)?;
-    let lake = Lake::open(location).await.context("opening the lake")?;
+    // A damaged table is reported and skipped; the others are maintained.
+    let lake = Lake::open_tolerant(location).await.context("opening the lake")?;
     let mut opts = MaintainOptions::default();
     for (name, days) in &config.maintain.retention {
         opts.set_retention(name, *days).map_err(anyhow::Error::msg)?;

@@ -229,3 +229,60 @@ fn query_and_carve_report_what_they_read_and_pruning_shows_in_it() {
     assert!(scan["files_scanned"].as_u64() < scan["files_total"].as_u64(), "statistics pruned the other days: {scan}");
     assert!(scan["bytes_scanned"].as_u64().unwrap() > 0, "{scan}");
 }
+
+#[test]
+fn a_damaged_table_is_reported_and_left_untouched_while_the_others_are_maintained() {
+    let dir = tempdir();
+    let lake = dir.path().join("lake");
+    ingest_as(&lake, "s1");
+    ingest_as(&lake, "s2");
+    // Damage the dns table's last commit.
+    let log = lake.join("dns/_delta_log");
+    let mut commits: Vec<_> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    commits.sort();
+    let last = commits.last().unwrap().clone();
+    std::fs::write(&last, b"{\"add\": garbage\n").unwrap();
+    let files = |table: &str| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = walk(&lake.join(table)).into_iter().collect();
+        v.sort();
+        v
+    };
+    let dns_before = files("dns");
+
+    let mut c = opensoc();
+    c.args(["maintain", "--format", "json", "--lake"]).arg(&lake);
+    for r in KEEP_ALL {
+        c.args(["--retention", r]);
+    }
+    let out = run(&mut c);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a skipped table is a partial run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let dns = reports.iter().find(|r| r["table"] == "dns").expect("dns is reported");
+    let reason = dns["skipped"].as_str().unwrap_or_else(|| panic!("dns should be skipped: {dns}"));
+    assert!(reason.contains("dns") && reason.contains("cannot be read"), "{reason}");
+    assert!(!reason.contains("with_backtrace"), "no library backtrace in the message: {reason}");
+    let flows = reports.iter().find(|r| r["table"] == "flows").unwrap();
+    assert!(flows["skipped"].is_null(), "{flows}");
+    assert!(flows["files_after"].as_u64() < flows["files_before"].as_u64(), "the others are compacted: {flows}");
+    assert_eq!(files("dns"), dns_before, "nothing of the damaged table was written or deleted");
+    assert_eq!(std::fs::read(&last).unwrap(), b"{\"add\": garbage\n");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}

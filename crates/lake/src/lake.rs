@@ -28,6 +28,8 @@ pub struct Lake {
     detector: opensoc_enrich::detect::Detector,
     /// Log parsing state kept between deliveries (Zeek TSV headers per origin).
     log_parser: std::sync::Mutex<opensoc_enrich::logs::LogParser>,
+    /// Tables [`Lake::open_tolerant`] could not open, with the reason.
+    unreadable: BTreeMap<Table, String>,
 }
 
 /// What one append committed.
@@ -52,6 +54,29 @@ impl Lake {
             geo_sync: None,
             detector: Default::default(),
             log_parser: Default::default(),
+            unreadable: BTreeMap::new(),
+        }
+    }
+
+    /// Open a lake as [`Lake::open`] does, except that a table that exists
+    /// but cannot be read (a damaged log, say) is left alone and remembered:
+    /// asking for it later is [`LakeError::Unreadable`] with the reason, and
+    /// the other tables work. For maintenance, which must skip such a table
+    /// and never write to it. Fails only when no table can be opened (the
+    /// lake itself is unreachable).
+    pub async fn open_tolerant(location: LakeLocation) -> Result<Self, LakeError> {
+        let mut lake = Lake::unopened(location);
+        let mut first_error = None;
+        for t in Table::ALL {
+            if let Err(e) = lake.ensure(t).await {
+                tracing::warn!(table = t.name(), error = %e, "table cannot be read; left alone");
+                lake.unreadable.insert(t, e.to_string());
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) if lake.unreadable.len() == Table::ALL.len() => Err(e),
+            _ => Ok(lake),
         }
     }
 
@@ -181,6 +206,9 @@ impl Lake {
     pub async fn table(&self, t: Table) -> Result<DeltaTable, LakeError> {
         if let Some(table) = self.tables.lock().await.get(&t) {
             return Ok(table.clone());
+        }
+        if let Some(reason) = self.unreadable.get(&t) {
+            return Err(LakeError::Unreadable { table: t.name().to_string(), reason: reason.clone() });
         }
         Err(LakeError::MissingTable(t.name().to_string()))
     }

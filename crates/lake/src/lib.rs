@@ -52,6 +52,14 @@ pub enum LakeError {
     /// The table does not exist in this lake.
     #[error("table {0} does not exist in this lake")]
     MissingTable(String),
+    /// The table exists but could not be opened (left untouched).
+    #[error("table {table} cannot be read and was left untouched: {reason}")]
+    Unreadable {
+        /// The table.
+        table: String,
+        /// Why it could not be opened.
+        reason: String,
+    },
     /// Building rows failed.
     #[error(transparent)]
     Rows(#[from] opensoc_rows::RowsError),

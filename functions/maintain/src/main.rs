@@ -101,7 +101,8 @@ async fn handler(settings: Arc<Settings>, event: LambdaEvent<serde_json::Value>)
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     opensoc_lake::function::init_logs();
-    let lake = Lake::open(opensoc_lake::function::lake_from_env()?).await.context("opening the lake")?;
+    // A damaged table is reported and skipped; the others are maintained.
+    let lake = Lake::open_tolerant(opensoc_lake::function::lake_from_env()?).await.context("opening the lake")?;
     let feeds: Vec<Feed> = match std::env::var("OPENSOC_INTEL_FEEDS") {
         Ok(s) if !s.trim().is_empty() => {
             serde_json::from_str(&s).context("OPENSOC_INTEL_FEEDS is not a JSON list of feeds")?
