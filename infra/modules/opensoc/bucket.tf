@@ -6,6 +6,7 @@
 #   geoip/             MaxMind databases the ingest function reads
 #   intel/             threat-intel files for s3:// feeds
 #   athena/            Athena query results
+#   artifacts/         the functions' zips (Lambda reads them from here)
 
 resource "aws_s3_bucket" "lake" {
   #checkov:skip=CKV_AWS_144:Cross-region replication doubles the lake's storage bill; it is the deployer's choice, made outside this module.

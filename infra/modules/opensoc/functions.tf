@@ -11,6 +11,23 @@ resource "aws_cloudwatch_log_group" "function" {
   tags              = local.tags
 }
 
+# The zips go through the bucket: Lambda takes at most 50 MB uploaded
+# directly, and ours are larger (the Delta, DataFusion and AWS SDK stack).
+# One key per function in the versioned bucket; each function pins the
+# version it runs, and replaced versions expire with the bucket's rule.
+resource "aws_s3_object" "artifact" {
+  for_each = local.deployed
+
+  bucket      = aws_s3_bucket.lake.id
+  key         = "${local.prefix.artifacts}${each.value.binary}.zip"
+  source      = "${var.artifacts_dir}/${each.value.binary}.zip"
+  source_hash = filemd5("${var.artifacts_dir}/${each.value.binary}.zip")
+  kms_key_id  = local.kms_key_arn
+  tags        = local.tags
+
+  depends_on = [aws_s3_bucket_versioning.lake, aws_s3_bucket_server_side_encryption_configuration.lake]
+}
+
 resource "aws_lambda_function" "this" {
   for_each = local.deployed
   #checkov:skip=CKV_AWS_117:The functions reach only S3, Kinesis and KMS over TLS with IAM auth; a VPC would add NAT or endpoint costs and no protection the bucket policy does not give.
@@ -19,8 +36,10 @@ resource "aws_lambda_function" "this" {
   function_name    = "${var.name}-${each.key}"
   description      = each.value.description
   role             = aws_iam_role.function[each.key].arn
-  filename         = "${var.artifacts_dir}/${each.value.binary}.zip"
-  source_code_hash = filebase64sha256("${var.artifacts_dir}/${each.value.binary}.zip")
+  s3_bucket         = aws_s3_object.artifact[each.key].bucket
+  s3_key            = aws_s3_object.artifact[each.key].key
+  s3_object_version = aws_s3_object.artifact[each.key].version_id
+  source_code_hash  = filebase64sha256("${var.artifacts_dir}/${each.value.binary}.zip")
   handler          = "bootstrap"
   runtime          = "provided.al2023"
   architectures    = [var.lambda_architecture]

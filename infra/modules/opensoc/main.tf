@@ -18,12 +18,13 @@ locals {
   # Where everything lives in the bucket. The lake's tables are folders
   # under lake/ (lake/flows/, lake/packets/, …).
   prefix = {
-    lake     = "lake/"
-    segments = "segments/"
-    carve    = "carve/"
-    geoip    = coalesce(var.geoip_prefix, "geoip/")
-    intel    = "intel/"
-    athena   = "athena/"
+    lake      = "lake/"
+    segments  = "segments/"
+    carve     = "carve/"
+    geoip     = coalesce(var.geoip_prefix, "geoip/")
+    intel     = "intel/"
+    athena    = "athena/"
+    artifacts = "artifacts/"
   }
   lake_uri = "s3://${local.bucket}/${trimsuffix(local.prefix.lake, "/")}"
 
