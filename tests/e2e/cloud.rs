@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{ingest, opensoc, query, run, tempdir};
+use crate::support::{ingest, opensoc, query, run, tempdir, venv_tool};
 
 /// A moto server for one test (or the containers standing in for it);
 /// stopped on drop.
@@ -38,17 +38,7 @@ pub fn free_port() -> u16 {
 }
 
 fn moto_server() -> PathBuf {
-    let venv = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/opensoc/venv/bin/moto_server"));
-    if let Some(p) = std::env::var_os("OPENSOC_MOTO_SERVER").map(PathBuf::from) {
-        return p;
-    }
-    match venv {
-        Some(p) if p.is_file() => p,
-        _ => panic!(
-            "moto_server is needed by the cloud tests and was not found: run ./scripts/test (it installs it), or \
-             `python3 -m venv ~/.cache/opensoc/venv && ~/.cache/opensoc/venv/bin/pip install 'moto[server]'`"
-        ),
-    }
+    venv_tool("OPENSOC_MOTO_SERVER", "venv", "moto_server", "'moto[server]'")
 }
 
 impl Moto {

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{opensoc, run};
+use crate::support::{opensoc, run, venv_tool};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -19,22 +19,6 @@ fn repo() -> PathBuf {
 
 fn module_dir() -> PathBuf {
     repo().join("infra/modules/opensoc")
-}
-
-/// A tool from a venv that scripts/test creates, or the path in `env`.
-fn venv_tool(env: &str, venv: &str, bin: &str, install: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(env) {
-        return PathBuf::from(p);
-    }
-    let p = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/opensoc").join(venv).join("bin").join(bin));
-    match p {
-        Some(p) if p.is_file() => p,
-        _ => panic!(
-            "{bin} is needed by the infra tests and was not found: run ./scripts/test (it installs it), or \
-             `python3 -m venv ~/.cache/opensoc/{venv} && ~/.cache/opensoc/{venv}/bin/pip install {install}` \
-             (or set {env})"
-        ),
-    }
 }
 
 /// Every `.tf` file under `dir`, parsed by python-hcl2, by path relative to `dir`.

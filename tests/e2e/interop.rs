@@ -9,27 +9,16 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{ingest, opensoc, query, run, tempdir};
+use crate::support::{ingest, opensoc, query, run, tempdir, venv_tool};
 
 fn lake_python() -> PathBuf {
-    if let Some(p) = std::env::var_os("OPENSOC_LAKE_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/opensoc/lake-venv/bin/python"));
-    match p {
-        Some(p) if p.is_file() => p,
-        _ => panic!(
-            "Python with polars, deltalake and duckdb is needed by the interop tests and was not found: run \
-             ./scripts/test (it installs them), or `python3 -m venv ~/.cache/opensoc/lake-venv && \
-             ~/.cache/opensoc/lake-venv/bin/pip install polars deltalake duckdb pyarrow` (or set OPENSOC_LAKE_PYTHON)"
-        ),
-    }
+    venv_tool("OPENSOC_LAKE_PYTHON", "lake-venv", "python", "polars deltalake duckdb pyarrow")
 }
 
 /// Per table: rows by Polars, by deltalake, by DuckDB; and for flows the
 /// byte total and distinct Community IDs by each.
 const READERS: &str = r#"
-import json, sys
+import json, os, sys
 import duckdb, polars as pl
 from deltalake import DeltaTable
 lake = sys.argv[1]
@@ -48,7 +37,12 @@ for t in sys.argv[2:]:
         row["duckdb_bytes"] = int(con.sql(f"SELECT sum(bytes) FROM read_parquet({files!r}, hive_partitioning = true)").fetchall()[0][0])
         row["polars_days"] = sorted(str(d) for d in df["event_date"].unique().to_list())
     out[t] = row
+    con.close()
 json.dump(out, sys.stdout)
+sys.stdout.flush()
+# Skip interpreter teardown: the engines' native thread pools can abort it
+# ("terminate called without an active exception") after the work is done.
+os._exit(0)
 "#;
 
 fn read_with_others(lake: &Path, tables: &[&str]) -> Value {

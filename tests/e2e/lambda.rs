@@ -12,23 +12,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cloud::{COUNTS, Moto, counts, demo_captures, free_port, local_counts};
-use crate::support::{run, tempdir};
+use crate::support::{run, tempdir, venv_tool};
 
 /// The function name the emulator gives a function it does not start.
 const FUNCTION: &str = "_";
 
 fn cargo_lambda() -> PathBuf {
-    if let Some(p) = std::env::var_os("OPENSOC_CARGO_LAMBDA") {
-        return PathBuf::from(p);
-    }
-    let venv = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/opensoc/venv/bin/cargo-lambda"));
-    match venv {
-        Some(p) if p.is_file() => p,
-        _ => panic!(
-            "cargo-lambda (the Lambda runtime emulator) is needed by the function tests and was not found: run \
-             ./scripts/test (it installs it), or `~/.cache/opensoc/venv/bin/pip install --no-deps cargo-lambda`"
-        ),
-    }
+    venv_tool("OPENSOC_CARGO_LAMBDA", "venv", "cargo-lambda", "--no-deps cargo-lambda")
 }
 
 /// A Lambda runtime emulator and the ingest function connected to it;

@@ -27,6 +27,23 @@ pub fn require(tool: &str) {
     );
 }
 
+/// A tool from a venv that scripts/test creates (`~/.cache/opensoc/VENV/bin/BIN`),
+/// or the path in the environment variable `env`; fails with how to get it.
+pub fn venv_tool(env: &str, venv: &str, bin: &str, install: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    let p = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/opensoc").join(venv).join("bin").join(bin));
+    match p {
+        Some(p) if p.is_file() => p,
+        _ => panic!(
+            "{bin} is needed by this test and was not found: run ./scripts/test (it installs it), or \
+             `python3 -m venv ~/.cache/opensoc/{venv} && ~/.cache/opensoc/{venv}/bin/pip install {install}` \
+             (or set {env})"
+        ),
+    }
+}
+
 /// The `opensoc` binary under test.
 pub fn opensoc() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_opensoc"));
