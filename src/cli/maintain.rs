@@ -24,8 +24,8 @@ pub struct MaintainArgs {
     /// everything).
     #[arg(long = "retention", value_name = "TABLE=DAYS")]
     pub retention: Vec<String>,
-    /// Vacuum files unreferenced for longer than this many hours (below
-    /// 168, readers of older versions may lose files).
+    /// Vacuum files unreferenced for longer than this many hours (at least
+    /// 1; below 168, readers of older versions may lose files).
     #[arg(long)]
     pub vacuum_hours: Option<u64>,
     /// Target size of compacted files, MiB.
