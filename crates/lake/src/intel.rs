@@ -19,14 +19,15 @@ use opensoc_schemas::Table;
 use crate::sql::SqlEngine;
 use crate::{Lake, LakeError, LakeLocation};
 
-/// A string column as DataFusion returns it.
-enum Strs {
+/// A string column as DataFusion returns it (plain or view), read without
+/// copying; other types are cast to text.
+pub(crate) enum Strs {
     Plain(StringArray),
     View(StringViewArray),
 }
 
 impl Strs {
-    fn of(col: &ArrayRef) -> Option<Strs> {
+    pub(crate) fn of(col: &ArrayRef) -> Option<Strs> {
         match col.data_type() {
             DataType::Utf8View => col.as_string_view_opt().cloned().map(Strs::View),
             DataType::Utf8 => col.as_string_opt::<i32>().cloned().map(Strs::Plain),
@@ -37,21 +38,21 @@ impl Strs {
         }
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Strs::Plain(a) => a.len(),
             Strs::View(a) => a.len(),
         }
     }
 
-    fn is_null(&self, i: usize) -> bool {
+    pub(crate) fn is_null(&self, i: usize) -> bool {
         match self {
             Strs::Plain(a) => a.is_null(i),
             Strs::View(a) => a.is_null(i),
         }
     }
 
-    fn value(&self, i: usize) -> &str {
+    pub(crate) fn value(&self, i: usize) -> &str {
         match self {
             Strs::Plain(a) => a.value(i),
             Strs::View(a) => a.value(i),
@@ -63,15 +64,28 @@ impl Strs {
 /// the content digest `opensoc intel sync` appends (`URL#sha256=…`).
 pub const FEED_OF_ROW: &str = "split_part(coalesce(feed_file, ''), '#sha256=', 1)";
 
-/// The rows of the newest load of each feed: a load is a snapshot of its
-/// feed, so an indicator the feed dropped is no longer matched.
-pub fn current_loads_sql(columns: &str) -> String {
+/// `SELECT {columns}` over the `intel` rows (`i`) joined to the newest load
+/// time of their feed (`f.newest`), keeping the rows whose load time is
+/// `cmp` (`=`, `<`) to it.
+fn loads_sql(columns: &str, cmp: &str) -> String {
     format!(
         "SELECT {columns} FROM intel i JOIN \
          (SELECT {FEED_OF_ROW} AS feed, max(loaded_at) AS newest FROM intel GROUP BY 1) f \
-         ON {feed_i} = f.feed AND i.loaded_at = f.newest",
+         ON {feed_i} = f.feed AND i.loaded_at {cmp} f.newest",
         feed_i = FEED_OF_ROW.replace("feed_file", "i.feed_file"),
     )
+}
+
+/// The rows of the newest load of each feed: a load is a snapshot of its
+/// feed, so an indicator the feed dropped is no longer matched.
+pub fn current_loads_sql(columns: &str) -> String {
+    loads_sql(columns, "=")
+}
+
+/// The rows of loads a newer load of the same feed replaced (what
+/// maintenance deletes).
+pub fn superseded_loads_sql(columns: &str) -> String {
+    loads_sql(columns, "<")
 }
 
 /// The indicators of the `intel` table: of the newest load of each feed,
@@ -84,8 +98,7 @@ pub async fn read_indicators(lake: &Lake) -> Result<Vec<Indicator>, LakeError> {
          CAST(i.first_seen AS BIGINT) AS first_seen, CAST(i.last_seen AS BIGINT) AS last_seen, \
          CAST(i.expires AS BIGINT) AS expires, i.description, CAST(i.loaded_at AS BIGINT) AS loaded_at",
     );
-    let sql = sql.as_str();
-    let (_, batches) = engine.query(sql).await?;
+    let (_, batches) = engine.query(&sql).await?;
     // DataFusion hands strings back as views or plain arrays: read either
     // without copying.
     let strings = |b: &RecordBatch, i: usize| Strs::of(b.column(i));

@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-use deltalake::arrow::array::AsArray;
 use opensoc_enrich::intel::{intel_batch, load_bytes};
 use opensoc_schemas::Table;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::intel::Strs;
 use crate::sql::SqlEngine;
 use crate::{Lake, LakeError};
 
@@ -117,11 +117,8 @@ async fn already_loaded(lake: &Lake, feed: &str, feed_file: &str) -> Result<bool
         crate::intel::FEED_OF_ROW
     );
     let (_, batches) = engine.query(&sql).await?;
-    let newest = batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
-        let col = deltalake::arrow::compute::cast(b.column(0), &deltalake::arrow::datatypes::DataType::Utf8).ok()?;
-        col.as_string_opt::<i32>().map(|s| s.value(0).to_string())
-    });
-    Ok(newest.as_deref() == Some(feed_file))
+    let newest = batches.iter().find(|b| b.num_rows() > 0).and_then(|b| Strs::of(b.column(0)));
+    Ok(newest.is_some_and(|s| !s.is_null(0) && s.value(0) == feed_file))
 }
 
 /// Fetch every feed and load those whose content changed, one commit per

@@ -23,12 +23,13 @@ use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
-use deltalake::arrow::array::AsArray;
+use deltalake::arrow::array::{Array, AsArray};
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::{DeltaTable, FilterOp, FilterValue};
 use opensoc_schemas::{PARTITION_COLUMN, Table};
 use serde::Serialize;
 
+use crate::intel::Strs;
 use crate::{Lake, LakeError};
 
 /// What maintenance does.
@@ -185,29 +186,26 @@ async fn retire_superseded_intel_loads(
     let engine = crate::sql::SqlEngine::new(lake).await?;
     // (A feed that went back to earlier content has two loads with one
     // feed_file: the older is told apart by its load time.)
-    let sql = format!(
-        "SELECT DISTINCT i.feed_file, CAST(f.newest AS BIGINT) AS newest FROM intel i JOIN \
-         (SELECT {feed} AS feed, max(loaded_at) AS newest FROM intel GROUP BY 1) f \
-         ON {feed_i} = f.feed AND i.loaded_at < f.newest WHERE i.feed_file IS NOT NULL",
-        feed = crate::intel::FEED_OF_ROW,
-        feed_i = crate::intel::FEED_OF_ROW.replace("feed_file", "i.feed_file"),
-    );
+    let sql = crate::intel::superseded_loads_sql("DISTINCT i.feed_file, CAST(f.newest AS BIGINT) AS newest");
     let (_, batches) = engine.query(&sql).await?;
     let mut superseded = Vec::new();
     for b in &batches {
-        let files = deltalake::arrow::compute::cast(b.column(0), &deltalake::arrow::datatypes::DataType::Utf8)
-            .map_err(|e| LakeError::delta(t, "finding superseded loads", e.into()))?;
         let (Some(files), Some(newest)) =
-            (files.as_string_opt::<i32>(), b.column(1).as_primitive_opt::<deltalake::arrow::datatypes::Int64Type>())
+            (Strs::of(b.column(0)), b.column(1).as_primitive_opt::<deltalake::arrow::datatypes::Int64Type>())
         else {
             continue;
         };
-        for (file, newest) in files.iter().zip(newest.iter()) {
-            let (Some(file), Some(newest)) = (file, newest) else { continue };
+        for row in 0..files.len() {
+            if files.is_null(row) || newest.is_null(row) {
+                continue;
+            }
             // (As µs: delta-rs cannot write a zoned timestamp literal into
             // the commit's record of the predicate.)
-            superseded
-                .push(format!("(feed_file = '{}' AND CAST(loaded_at AS BIGINT) < {newest})", file.replace('\'', "''")));
+            superseded.push(format!(
+                "(feed_file = '{}' AND CAST(loaded_at AS BIGINT) < {})",
+                files.value(row).replace('\'', "''"),
+                newest.value(row)
+            ));
         }
     }
     if superseded.is_empty() {
