@@ -24,6 +24,7 @@ use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
 use deltalake::arrow::array::{Array, AsArray};
+use deltalake::operations::delete::DeleteMetrics;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::{DeltaTable, FilterOp, FilterValue};
 use opensoc_schemas::{PARTITION_COLUMN, Table};
@@ -212,20 +213,9 @@ async fn retire_superseded_intel_loads(
         return Ok(0);
     }
     let loads = superseded.len();
-    let predicate = superseded.join(" OR ");
-    let removed = with_retries(lake, t, opts, report, |base| {
-        let predicate = predicate.clone();
-        async move {
-            let (table, metrics) = base
-                .delete()
-                .with_predicate(predicate)
-                .await
-                .map_err(|e| LakeError::delta(t, "retiring superseded intel loads", e))?;
-            lake.keep(t, table).await;
-            Ok(metrics.num_deleted_rows.unwrap_or(0))
-        }
-    })
-    .await?;
+    let metrics =
+        delete_where(lake, t, opts, report, superseded.join(" OR "), "retiring superseded intel loads").await?;
+    let removed = metrics.num_deleted_rows.unwrap_or(0);
     tracing::info!(loads, rows = removed, "superseded intel loads retired");
     Ok(removed)
 }
@@ -280,6 +270,28 @@ fn plan_compaction(
     Ok(plan)
 }
 
+/// Delete the rows matching `predicate` (SQL) in one commit, retried on a
+/// fresh snapshot when ingest commits first.
+async fn delete_where(
+    lake: &Lake,
+    t: Table,
+    opts: &MaintainOptions,
+    report: &mut TableReport,
+    predicate: String,
+    op: &'static str,
+) -> Result<DeleteMetrics, LakeError> {
+    with_retries(lake, t, opts, report, |base| {
+        let predicate = predicate.clone();
+        async move {
+            let (table, metrics) =
+                base.delete().with_predicate(predicate).await.map_err(|e| LakeError::delta(t, op, e))?;
+            lake.keep(t, table).await;
+            Ok(metrics)
+        }
+    })
+    .await
+}
+
 /// Run `step` on a fresh snapshot until it commits or the attempts run out.
 async fn with_retries<T, F, Fut>(
     lake: &Lake,
@@ -318,20 +330,9 @@ async fn maintain_table(
     // Retention: whole partitions before the cutoff.
     if let Some(days) = opts.retention_days.get(&t) {
         let cutoff = day_text(opts.today - *days as i32);
-        let removed = with_retries(lake, t, opts, report, |base| {
-            let predicate = format!("{PARTITION_COLUMN} < '{cutoff}'");
-            async move {
-                let (table, metrics) = base
-                    .delete()
-                    .with_predicate(predicate)
-                    .await
-                    .map_err(|e| LakeError::delta(t, "retention delete", e))?;
-                lake.keep(t, table).await;
-                Ok(metrics.num_removed_files)
-            }
-        })
-        .await?;
-        report.retention_files_removed = removed;
+        let predicate = format!("{PARTITION_COLUMN} < '{cutoff}'");
+        let metrics = delete_where(lake, t, opts, report, predicate, "retention delete").await?;
+        report.retention_files_removed = metrics.num_removed_files;
     }
 
     if t == Table::Intel {
