@@ -23,15 +23,22 @@ fn ingest_as(lake: &Path, sensor: &str) {
     assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn maintain(lake: &Path, retention: &[&str]) -> Vec<Value> {
+/// `opensoc maintain --format json`: the exit status and the table reports.
+fn maintain_status(lake: &Path, retention: &[&str]) -> (Option<i32>, Vec<Value>, String) {
     let mut c = opensoc();
     c.args(["maintain", "--format", "json", "--lake"]).arg(lake);
     for r in retention {
         c.args(["--retention", r]);
     }
     let out = run(&mut c);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    let reports = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (out.status.code(), reports, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn maintain(lake: &Path, retention: &[&str]) -> Vec<Value> {
+    let (code, reports, stderr) = maintain_status(lake, retention);
+    assert_eq!(code, Some(0), "{stderr}");
+    reports
 }
 
 fn counts(lake: &Path) -> Value {
@@ -247,26 +254,19 @@ fn a_damaged_table_is_reported_and_left_untouched_while_the_others_are_maintaine
     let last = commits.last().unwrap().clone();
     std::fs::write(&last, b"{\"add\": garbage\n").unwrap();
     let files = |table: &str| -> Vec<std::path::PathBuf> {
-        let mut v: Vec<_> = walk(&lake.join(table)).into_iter().collect();
+        let mut v: Vec<_> = walkdir::WalkDir::new(lake.join(table))
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .collect();
         v.sort();
         v
     };
     let dns_before = files("dns");
 
-    let mut c = opensoc();
-    c.args(["maintain", "--format", "json", "--lake"]).arg(&lake);
-    for r in KEEP_ALL {
-        c.args(["--retention", r]);
-    }
-    let out = run(&mut c);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "a skipped table is a partial run: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reports: Vec<Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (code, reports, stderr) = maintain_status(&lake, &KEEP_ALL);
+    assert_eq!(code, Some(3), "a skipped table is a partial run: {stderr}");
     let dns = reports.iter().find(|r| r["table"] == "dns").expect("dns is reported");
     let reason = dns["skipped"].as_str().unwrap_or_else(|| panic!("dns should be skipped: {dns}"));
     assert!(reason.contains("dns") && reason.contains("cannot be read"), "{reason}");
@@ -276,13 +276,4 @@ fn a_damaged_table_is_reported_and_left_untouched_while_the_others_are_maintaine
     assert!(flows["files_after"].as_u64() < flows["files_before"].as_u64(), "the others are compacted: {flows}");
     assert_eq!(files("dns"), dns_before, "nothing of the damaged table was written or deleted");
     assert_eq!(std::fs::read(&last).unwrap(), b"{\"add\": garbage\n");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
 }
