@@ -237,7 +237,7 @@ impl Drop for Moto {
 }
 
 pub fn demo_captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/demo");
+    let dir = crate::support::repo().join("testdata/demo");
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -473,7 +473,7 @@ fn a_zeek_tsv_log_spread_over_shards_parses_on_workers_that_never_saw_its_header
     moto.stream_and_bucket("zeek", "lake-zeek", 4);
     let dir = tempdir();
     // A conn.log of a few MiB: many records, spread over the 4 shards.
-    let sample = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/logs/conn.log")).unwrap();
+    let sample = std::fs::read_to_string(crate::support::repo().join("testdata/logs/conn.log")).unwrap();
     let (header, rest): (Vec<&str>, Vec<&str>) =
         sample.lines().partition(|l| l.starts_with('#') && !l.starts_with("#close"));
     let row = rest.iter().find(|l| !l.starts_with('#')).unwrap();

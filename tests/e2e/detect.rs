@@ -12,7 +12,7 @@ use crate::cloud::demo_captures;
 use crate::support::{capinfos, ingest, opensoc, query, require, run, tempdir, tshark_fields};
 
 fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel)
+    crate::support::repo().join("testdata").join(rel)
 }
 
 fn detect_captures() -> Vec<PathBuf> {

@@ -83,7 +83,7 @@ fn ingest_with_geoip_fills_both_endpoints_country_and_asn_as_the_databases_sourc
     assert!(with_asn >= 20, "the demo captures reach networks of the test ASN database: {with_asn}");
 
     // Log events' endpoints get the same columns.
-    let logs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/logs");
+    let logs = crate::support::repo().join("testdata/logs");
     let out =
         run(opensoc().args(["ingest", "--no-progress", "--geoip"]).arg(&geoip).arg("--lake").arg(&lake).arg(&logs));
     assert_eq!(out.status.code(), Some(3), "malformed.log is quarantined: {}", String::from_utf8_lossy(&out.stderr));
@@ -178,7 +178,7 @@ fn geoip_databases_in_s3_enrich_like_the_local_folder() {
 
 #[test]
 fn intel_load_stores_every_good_indicator_and_reports_each_bad_one() {
-    let feeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/enrich/testdata/intel");
+    let feeds = crate::support::repo().join("crates/enrich/testdata/intel");
     let files: Vec<_> =
         ["stix-bundle.json", "misp-event.json", "drop.txt", "urlhaus.csv"].iter().map(|f| feeds.join(f)).collect();
     let dir = tempdir();
@@ -319,7 +319,7 @@ impl Drop for Server {
 
 #[test]
 fn intel_sync_fetches_files_http_and_s3_and_loads_only_what_changed() {
-    let intel = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/enrich/testdata/intel");
+    let intel = crate::support::repo().join("crates/enrich/testdata/intel");
     let moto = Moto::start();
     moto.stream_and_bucket("intel-stream", "feeds", 1);
     moto.s3_put("feeds", "stix/bundle.json", std::fs::read(intel.join("stix-bundle.json")).unwrap());

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::support::{opensoc, run, venv_tool};
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::support::repo()
 }
 
 fn module_dir() -> PathBuf {

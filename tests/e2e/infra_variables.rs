@@ -5,13 +5,12 @@
 //! validate` would report for a misconfigured variable.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Body, Expression, Value};
 
 fn variables_tf() -> Body {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("infra/modules/opensoc/variables.tf");
+    let path = crate::support::repo().join("infra/modules/opensoc/variables.tf");
     hcl::parse(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -59,7 +59,7 @@ fn ours(lake: &Path, table: &str) -> i64 {
 fn polars_deltalake_and_duckdb_read_what_opensoc_wrote_before_and_after_maintenance() {
     let dir = tempdir();
     let lake = dir.path().join("lake");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = crate::support::repo();
     // Several ingests: more than one version, and partitions with several
     // files for maintenance to merge, as a stream leaves them.
     ingest(&lake, &[repo.join("testdata/demo")]);

@@ -41,7 +41,7 @@ impl Function {
         let emulator = Command::new(cargo_lambda())
             .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
             // It reads the package's manifest even when it starts nothing.
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/ingest"))
+            .current_dir(crate::support::repo().join("functions/ingest"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("emulator.log")).unwrap())
             .spawn()

@@ -5,11 +5,21 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// The repository's root folder, read when the test runs.
+///
+/// cargo and nextest set `CARGO_MANIFEST_DIR` for the test process; the
+/// compile-time value is only the fallback, because a test binary reused from
+/// a shared target folder may have been built in another checkout.
+pub fn repo() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The shared test data folder (`../shared/data` beside the repository, or `OPENSOC_SHARED_DATA`).
 pub fn shared_data() -> PathBuf {
-    let dir = std::env::var_os("OPENSOC_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let dir =
+        std::env::var_os("OPENSOC_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/data"));
     assert!(
         dir.join("pcap").is_dir(),
         "shared test data not found at {}: clone the project's shared/ folder beside the repository or set OPENSOC_SHARED_DATA",

@@ -161,9 +161,7 @@ mod tests {
     use opensoc_schemas::Table;
 
     fn geo() -> GeoDatabases {
-        let shared = std::env::var_os("OPENSOC_SHARED_DATA")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+        let shared = crate::test_paths::shared_data();
         GeoDatabases::open_dir(shared.join("geoip")).expect("the shared MaxMind test databases (../shared/data/geoip)")
     }
 

@@ -336,9 +336,7 @@ mod tests {
 
     /// MaxMind's test databases and the JSON they were built from.
     fn geoip_dir() -> PathBuf {
-        let shared = std::env::var_os("OPENSOC_SHARED_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+        let shared = crate::test_paths::shared_data();
         let dir = shared.join("geoip");
         assert!(
             dir.join("GeoIP2-City-Test.mmdb").is_file(),

@@ -9,3 +9,5 @@ pub mod intel;
 pub mod logs;
 #[cfg(any(test, feature = "source-json"))]
 pub mod source_json;
+#[cfg(test)]
+mod test_paths;

@@ -480,7 +480,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/intel").join(name)
+        crate::test_paths::crate_dir().join("testdata/intel").join(name)
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::*;
 const RECEIVED: i64 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
 
 fn sample(name: &str) -> Vec<u8> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/logs").join(name);
+    let p = crate::test_paths::crate_dir().join("../../testdata/logs").join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
