@@ -88,6 +88,7 @@ impl Table {
             Table::Findings => {
                 "Findings: what detection flagged, triage-scored and enriched (OCSF Detection Finding 2004)"
             }
+            Table::CarveAudit => "Carve audit: who asked for which packets, and what they got (OCSF API Activity 6003)",
         }
     }
 

@@ -61,11 +61,14 @@ pub enum Table {
     /// Findings: what detection flagged, scored and enriched (OCSF
     /// Detection Finding, 2004).
     Findings,
+    /// One row per carve asked of the lake: who, which filter, what came
+    /// out (OCSF API Activity, 6003).
+    CarveAudit,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Flows,
         Table::Packets,
         Table::Dns,
@@ -75,6 +78,7 @@ impl Table {
         Table::Logs,
         Table::Intel,
         Table::Findings,
+        Table::CarveAudit,
     ];
 
     /// The table's name (also its folder under the lake root).
@@ -89,6 +93,7 @@ impl Table {
             Table::Logs => "logs",
             Table::Intel => "intel",
             Table::Findings => "findings",
+            Table::CarveAudit => "carve_audit",
         }
     }
 
@@ -109,6 +114,7 @@ impl Table {
             Table::Logs => logs(),
             Table::Intel => intel(),
             Table::Findings => findings(),
+            Table::CarveAudit => carve_audit(),
         };
         Arc::new(Schema::new(fields))
     }
@@ -396,6 +402,28 @@ fn findings() -> Vec<Field> {
     v.extend(enrichment());
     v.push(req(PARTITION_COLUMN, DataType::Date32));
     v
+}
+
+fn carve_audit() -> Vec<Field> {
+    vec![
+        req("time", ts_type()),
+        req("principal", DataType::Utf8),
+        req("via", DataType::Utf8),
+        req("filter", DataType::Utf8),
+        f("from_ts", ts_type()),
+        f("to_ts", ts_type()),
+        req("outcome", DataType::Utf8),
+        f("error", DataType::Utf8),
+        req("packets", DataType::Int64),
+        req("bytes", DataType::Int64),
+        f("format", DataType::Utf8),
+        f("delivery", DataType::Utf8),
+        req("files_scanned", DataType::Int64),
+        req("bytes_scanned", DataType::Int64),
+        req("elapsed_ms", DataType::Int64),
+        req("time_ns", DataType::Int64),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]
 }
 
 #[cfg(test)]

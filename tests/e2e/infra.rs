@@ -325,7 +325,7 @@ fn glue_columns_are_the_schemas_crates() {
     let catalog = std::fs::read_to_string(module_dir().join("catalog.tf")).unwrap();
     assert!(catalog.contains("file(\"${path.module}/tables.json\")"), "catalog.tf no longer reads tables.json");
     let tables = committed["tables"].as_object().unwrap();
-    for t in ["flows", "packets", "dns", "http", "tls", "logs", "findings", "intel", "quarantine"] {
+    for t in opensoc_schemas::Table::ALL.map(|t| t.name()) {
         let cols = tables[t]["columns"].as_array().unwrap_or_else(|| panic!("{t} missing"));
         assert!(cols.len() > 3, "{t}: {} columns", cols.len());
         assert_eq!(tables[t]["partition_keys"][0]["name"], "event_date", "{t}");

@@ -93,7 +93,8 @@ impl MaintainOptions {
     }
 }
 
-/// Packets a week, metadata a year, findings two, quarantine a month; intel
+/// Packets a week, metadata a year, findings and the carve audit two,
+/// quarantine a month; intel
 /// is kept (its rows expire by their own dates).
 pub fn default_retention() -> BTreeMap<Table, u32> {
     BTreeMap::from([
@@ -105,6 +106,7 @@ pub fn default_retention() -> BTreeMap<Table, u32> {
         (Table::Logs, 365),
         (Table::Quarantine, 30),
         (Table::Findings, 730),
+        (Table::CarveAudit, 730),
     ])
 }
 
