@@ -5,11 +5,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use opensoc_lake::carve::{CarveFilter, CarveFormat, carve};
+use opensoc_lake::carve::audit::AuditEntry;
+use opensoc_lake::carve::filter::parse_proto;
+use opensoc_lake::carve::{CarveFilter, CarveFormat, CarveLimits, FilterExpr, carve};
 use opensoc_lake::sql::SqlEngine;
+use opensoc_lake::time::parse_time_ns;
 use opensoc_lake::{Lake, LakeLocation};
 
-use super::time::parse_time_ns;
 use super::{Config, LakeArg, exit};
 
 #[derive(Debug, clap::Args)]
@@ -22,12 +24,24 @@ pub struct CarveArgs {
     /// Either endpoint's IP address.
     #[arg(long)]
     pub host: Option<IpAddr>,
+    /// Either endpoint in this network (CIDR), e.g. 10.0.0.0/8.
+    #[arg(long)]
+    pub net: Option<ipnet::IpNet>,
     /// Either endpoint's port.
     #[arg(long)]
     pub port: Option<u16>,
     /// Protocol: a number, or tcp, udp, icmp, icmp6, sctp.
     #[arg(long, value_parser = parse_proto)]
     pub proto: Option<u8>,
+    /// The capturing sensor's id.
+    #[arg(long)]
+    pub sensor: Option<String>,
+    /// A filter expression, and-ed with the options above, e.g.
+    /// "host 10.0.0.1 and (port 53 or port 443) and not net 10.9.0.0/16".
+    /// Primitives: host, net, port N[-M], proto, tcp, udp, icmp, icmp6,
+    /// sctp, gre, community_id, sensor; and, or, not, parentheses.
+    #[arg(long, value_parser = |s: &str| FilterExpr::parse(s).map_err(|e| e.to_string()))]
+    pub filter: Option<FilterExpr>,
     /// Earliest packet time: RFC 3339, a date, or Unix seconds.
     #[arg(long)]
     pub from: Option<String>,
@@ -43,6 +57,10 @@ pub struct CarveArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Do not append a row to the carve_audit table (for a lake this user
+    /// may read but not write).
+    #[arg(long)]
+    pub no_audit: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,28 +73,19 @@ pub enum OutFormat {
     Pcapng,
 }
 
-fn parse_proto(s: &str) -> Result<u8, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "tcp" => Ok(6),
-        "udp" => Ok(17),
-        "icmp" => Ok(1),
-        "icmp6" | "icmpv6" => Ok(58),
-        "sctp" => Ok(132),
-        "gre" => Ok(47),
-        other => other.parse().map_err(|_| format!("{s:?} is not a protocol name or number (0-255)")),
-    }
-}
-
 pub async fn run(args: CarveArgs, config: &Config) -> anyhow::Result<u8> {
     let filter = CarveFilter {
         community_id: args.community_id,
         host: args.host,
+        net: args.net,
         port: args.port,
         proto: args.proto,
+        sensor: args.sensor,
+        expr: args.filter,
         from_ns: args.from.as_deref().map(parse_time_ns).transpose()?,
         to_ns: args.to.as_deref().map(parse_time_ns).transpose()?,
     };
-    if let Err(e) = filter.validate() {
+    if let Err(e) = filter.validate(&CarveLimits::NONE) {
         eprintln!("error: {e}");
         return Ok(exit::USAGE);
     }
@@ -90,7 +99,17 @@ pub async fn run(args: CarveArgs, config: &Config) -> anyhow::Result<u8> {
     };
     let file = std::fs::File::create(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let mut out = BufWriter::new(file);
-    let summary = carve(&engine, &filter, format, &mut out).await?;
+    let mut audit = AuditEntry::new(&local_user(), "cli", &filter, opensoc_lake::rows::now_ns());
+    let started = std::time::Instant::now();
+    let result = carve(&engine, &filter, format, &CarveLimits::NONE, &mut out).await;
+    audit.finish(result.as_ref(), started.elapsed());
+    audit.delivery = Some(args.output.display().to_string());
+    if !args.no_audit
+        && let Err(e) = audit.append(&lake).await
+    {
+        eprintln!("warning: the carve_audit row could not be written (--no-audit skips it): {e}");
+    }
+    let summary = result?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -107,4 +126,11 @@ pub async fn run(args: CarveArgs, config: &Config) -> anyhow::Result<u8> {
         );
     }
     Ok(if summary.packets == 0 { exit::NO_MATCH } else { exit::OK })
+}
+
+/// Who runs the command, for the audit: `$USER` (or `$USERNAME`), else the uid.
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| format!("uid:{}", unsafe { libc::getuid() }))
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
-use opensoc_lake::carve::{CarveFilter, CarveFormat, carve};
+use opensoc_lake::carve::{CarveFilter, CarveFormat, CarveLimits, carve};
 use opensoc_lake::output::{OutputFormat, write_batches};
 use opensoc_lake::sql::SqlEngine;
 use opensoc_lake::{Lake, LakeLocation};
@@ -138,7 +138,7 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<u8> {
     let pcap = dir.join("flow.pcap");
     let file = std::fs::File::create(&pcap).with_context(|| format!("creating {}", pcap.display()))?;
     let filter = CarveFilter { community_id: Some(id.clone()), ..Default::default() };
-    let summary = carve(&engine, &filter, CarveFormat::Auto, &mut BufWriter::new(file)).await?;
+    let summary = carve(&engine, &filter, CarveFormat::Auto, &CarveLimits::NONE, &mut BufWriter::new(file)).await?;
     let lake_s = lake_dir.display();
     println!("Carved the largest HTTP flow ({id}): {} packets to {}\n", summary.packets, pcap.display());
     println!("Where everything is:");

@@ -10,8 +10,8 @@ mod intel;
 mod maintain;
 mod query;
 mod schema;
+mod serve;
 mod stack;
-mod time;
 
 use std::path::PathBuf;
 
@@ -150,7 +150,8 @@ pub enum Command {
     /// Tables: flows, packets, dns, http, tls, logs, findings, intel,
     /// quarantine (`opensoc schema` lists their columns).
     Query(query::QueryArgs),
-    /// Write the packets of a flow, host, port, protocol or time range to a pcap file.
+    /// Write the packets of a flow, host, network, port, protocol, sensor or
+    /// time range (or a filter expression of them) to a pcap file.
     ///
     /// Exit status: 0 packets written; 4 nothing matched (an empty capture is written); 1 failure.
     Carve(carve::CarveArgs),
@@ -174,6 +175,11 @@ pub enum Command {
     ///
     /// Exit status: 0 done; 3 a table was skipped or a feed failed; 1 failure.
     Maintain(maintain::MaintainArgs),
+    /// Serve the investigator's page and API: alert queue, alert context,
+    /// search, SQL (POST /api/query) and PCAP (GET /api/carve).
+    ///
+    /// Exit status: 0 stopped (Ctrl-C); 1 the address or lake is unusable.
+    Serve(serve::ServeArgs),
     /// Show the columns of the lake's tables, or write the Glue catalog
     /// document the Terraform module reads (`--format glue`).
     Schema(schema::SchemaArgs),
@@ -211,6 +217,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Stack(a) => stack::run(a).await,
         Command::Intel(a) => intel::run(a, &config).await,
         Command::Maintain(a) => maintain::run(a, &config).await,
+        Command::Serve(a) => serve::run(a, &config).await,
         Command::Schema(a) => schema::run(a),
     }
 }

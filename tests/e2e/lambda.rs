@@ -23,11 +23,11 @@ fn cargo_lambda() -> PathBuf {
 
 /// A Lambda runtime emulator and the ingest function connected to it;
 /// both stopped on drop.
-struct Function {
+pub struct Function {
     emulator: Child,
     function: Child,
-    port: u16,
-    log: PathBuf,
+    pub port: u16,
+    pub log: PathBuf,
 }
 
 impl Function {
@@ -36,7 +36,7 @@ impl Function {
     }
 
     /// Run the function binary `bin` under the emulator, with extra environment.
-    fn start_bin(moto: &Moto, bin: &str, lake: &str, env: &[(&str, &str)], dir: &Path) -> Function {
+    pub fn start_bin(moto: &Moto, bin: &str, lake: &str, env: &[(&str, &str)], dir: &Path) -> Function {
         let port = free_port();
         let emulator = Command::new(cargo_lambda())
             .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])

@@ -3,6 +3,7 @@
 //! against a moto server. One test binary; one
 //! module per concern.
 
+mod browser;
 mod carve;
 mod cli;
 mod cloud;
@@ -21,3 +22,4 @@ mod maintain;
 mod metadata;
 mod sensor;
 mod support;
+mod web;

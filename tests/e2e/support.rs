@@ -37,6 +37,11 @@ pub fn require(tool: &str) {
     );
 }
 
+/// Fail with instructions when a file a test needs is missing.
+pub fn require_path(path: &str, how: &str) {
+    assert!(Path::new(path).exists(), "{path} is needed by this test and was not found: {how}");
+}
+
 /// A tool from a venv that scripts/test creates (`~/.cache/opensoc/VENV/bin/BIN`),
 /// or the path in the environment variable `env`; fails with how to get it.
 pub fn venv_tool(env: &str, venv: &str, bin: &str, install: &str) -> PathBuf {

@@ -202,6 +202,15 @@ impl Lake {
         Ok(())
     }
 
+    /// Create table `t` when it does not exist yet (a lake opened with
+    /// [`Lake::open_existing`] skips missing tables), and load it.
+    pub async fn ensure_table(&self, t: Table) -> Result<(), LakeError> {
+        if self.tables.lock().await.contains_key(&t) {
+            return Ok(());
+        }
+        self.ensure(t).await
+    }
+
     /// The current handle of a table (a cheap clone of its latest loaded state).
     pub async fn table(&self, t: Table) -> Result<DeltaTable, LakeError> {
         if let Some(table) = self.tables.lock().await.get(&t) {

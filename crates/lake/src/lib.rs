@@ -18,9 +18,10 @@ pub mod output;
 pub mod scan;
 pub mod sql;
 pub mod stream;
+pub mod time;
 
 pub use lake::{Committed, Lake, LakeRef};
-pub use location::LakeLocation;
+pub use location::{LakeLocation, s3_bucket};
 pub use opensoc_rows as rows;
 pub use opensoc_schemas::Table;
 

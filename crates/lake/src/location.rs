@@ -81,6 +81,11 @@ impl LakeLocation {
 /// An object store for `bucket`, with credentials, region and endpoint from
 /// the AWS_* environment (as in Lambda, or pointing at a local server).
 pub fn s3_store(bucket: &str) -> Result<std::sync::Arc<dyn object_store::ObjectStore>, String> {
+    Ok(std::sync::Arc::new(s3_bucket(bucket)?))
+}
+
+/// [`s3_store`] as its concrete type, which can also presign URLs.
+pub fn s3_bucket(bucket: &str) -> Result<object_store::aws::AmazonS3, String> {
     use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
     if bucket.is_empty() || bucket.len() > 63 || bucket.contains(['/', ' ']) {
         return Err(format!("bad bucket name {bucket:?}"));
@@ -91,7 +96,7 @@ pub fn s3_store(bucket: &str) -> Result<std::sync::Arc<dyn object_store::ObjectS
             builder = builder.with_config(key, v);
         }
     }
-    Ok(std::sync::Arc::new(builder.build().map_err(|e| format!("no object store for s3://{bucket}: {e}"))?))
+    builder.build().map_err(|e| format!("no object store for s3://{bucket}: {e}"))
 }
 
 /// Object-store options for S3 from the AWS SDK's standard environment: an
