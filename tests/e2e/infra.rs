@@ -210,6 +210,7 @@ fn every_function_binary_is_deployed_with_its_environment_and_permissions() {
     let common_env = locals["common_env"].as_str().unwrap_or_default().to_string();
     let resources = blocks(&files, "resource");
     let lake_fn = std::fs::read_to_string(repo().join("crates/lake/src/function.rs")).unwrap();
+    let web_env = std::fs::read_to_string(repo().join("crates/web/src/env.rs")).unwrap();
 
     for (binary, dir) in function_binaries() {
         let (key, def) = functions
@@ -223,14 +224,22 @@ fn every_function_binary_is_deployed_with_its_environment_and_permissions() {
         if env_text.contains("local.common_env") {
             env_text.push_str(&common_env);
         }
+        if env_text.contains("local.web_env") {
+            env_text.push_str(&locals["web_env"].to_string());
+        }
         let mut wanted = env_vars_read(&src);
         if src.contains("lake_from_env") {
             wanted.extend(env_vars_read(&lake_fn));
         }
+        if src.contains("WebConfig::from_env") {
+            wanted.extend(env_vars_read(&web_env));
+        }
         assert!(wanted.contains("OPENSOC_LAKE"), "{binary}: does not read OPENSOC_LAKE?");
         for var in &wanted {
             assert!(
-                env_text.contains(&format!("{var} =")) || env_text.contains(&format!("{var}=")),
+                env_text.contains(&format!("{var} ="))
+                    || env_text.contains(&format!("{var}="))
+                    || env_text.contains(&format!("\"{var}\":")),
                 "{binary} reads {var} but the module's environment for {key} does not set it: {env_text}"
             );
         }
@@ -261,6 +270,16 @@ fn every_function_binary_is_deployed_with_its_environment_and_permissions() {
             }
             let schedules = locals["schedules"].to_string();
             assert!(schedules.contains("maintain"), "{key}: no maintenance schedule");
+        }
+        if src.contains("Role::Carve") {
+            assert!(allows(&grants, "s3:PutObject", "carve_audit"), "{key} carves but cannot append the carve audit");
+            assert!(allows(&grants, "s3:PutObject", "carve_objects"), "{key} carves but cannot write large outputs");
+            assert!(allows(&grants, "s3:GetObject", "carve_objects"), "{key} presigns GETs of outputs it cannot read");
+        }
+        if src.contains("Role::Query") {
+            assert!(!allows(&grants, "s3:PutObject", "lake_objects"), "{key} only reads the lake");
+            let urls = resources["aws_lambda_function_url"].to_string();
+            assert!(urls.contains("AWS_IAM"), "{key}: its function URL must use AWS_IAM auth: {urls}");
         }
         if src.contains("intel_sync") {
             assert!(allows(&grants, "s3:GetObject", "intel_objects"), "{key} syncs s3:// feeds but cannot read them");

@@ -158,6 +158,8 @@ fn variable_validations_accept_the_defaults_and_reject_wrong_values() {
         ("memory_mb", "{ ingest = 1769 }"),
         ("investigator_principal_arns", r#"["arn:aws:iam::123456789012:role/soc-analyst"]"#),
         ("rules_layer_arn", r#""arn:aws:lambda:eu-west-1:123456789012:layer:opensoc-rules:3""#),
+        ("query_limits", "{ timeout_seconds = 50, max_rows = 100000, memory_mib = 2048 }"),
+        ("carve_limits", "{ max_packets = 10, max_mib = 1, max_span_hours = 168, inline_kib = 4400 }"),
     ];
     for name in all.keys() {
         let f = failures(&all, name, &defaults);
@@ -198,6 +200,10 @@ fn variable_validations_accept_the_defaults_and_reject_wrong_values() {
         ("score_aggregation", r#""avg""#),
         ("rules_layer_arn", r#""arn:aws:lambda:eu-west-1:123:layer:x""#),
         ("retention_days", "{ flow = 7 }"),
+        ("query_limits", "{ timeout_seconds = 60, max_rows = 1, memory_mib = 1024 }"),
+        ("query_limits", "{ timeout_seconds = 30, max_rows = 10, memory_mib = 8 }"),
+        ("carve_limits", "{ max_packets = 0, max_mib = 1, max_span_hours = 1, inline_kib = 1 }"),
+        ("carve_limits", "{ max_packets = 1, max_mib = 1, max_span_hours = 1, inline_kib = 6000 }"),
         ("retention_days", "{ flows = -1 }"),
         ("retention_days", "{ flows = 1.5 }"),
         ("vacuum_hours", "1"),

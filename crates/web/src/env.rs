@@ -72,7 +72,8 @@ impl WebConfig {
             max_span_ns: Some(number("OPENSOC_CARVE_MAX_SPAN_HOURS", 24)? as i64 * 3_600_000_000_000),
         };
         let expires = Duration::from_secs(number("OPENSOC_CARVE_URL_SECONDS", 3600)?);
-        let delivery = match text("OPENSOC_CARVE_OUTPUT") {
+        let carves = matches!(role, Role::All | Role::Carve);
+        let delivery = match text("OPENSOC_CARVE_OUTPUT").filter(|_| carves) {
             Some(uri) => Some(S3Delivery::new(&uri, expires).map_err(|e| EnvError {
                 name: "OPENSOC_CARVE_OUTPUT",
                 value: uri.clone(),

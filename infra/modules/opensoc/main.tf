@@ -35,6 +35,26 @@ locals {
     var.log_level == null ? {} : { RUST_LOG = var.log_level },
   )
 
+  # The query and carve functions share one HTTP router and its settings
+  # (crates/web/src/env.rs): the page of the query function shows the carve
+  # limits, and the carve function answers its own large carves with
+  # presigned URLs to carve/.
+  web_env = {
+    OPENSOC_QUERY_TIMEOUT_SECONDS = tostring(var.query_limits.timeout_seconds)
+    OPENSOC_QUERY_MAX_ROWS        = tostring(var.query_limits.max_rows)
+    OPENSOC_QUERY_MEMORY_MIB      = tostring(var.query_limits.memory_mib)
+    OPENSOC_CARVE_MAX_PACKETS     = tostring(var.carve_limits.max_packets)
+    OPENSOC_CARVE_MAX_MIB         = tostring(var.carve_limits.max_mib)
+    OPENSOC_CARVE_MAX_SPAN_HOURS  = tostring(var.carve_limits.max_span_hours)
+    OPENSOC_CARVE_INLINE_KIB      = tostring(var.carve_limits.inline_kib)
+    OPENSOC_CARVE_OUTPUT          = "s3://${local.bucket}/${local.prefix.carve}"
+    OPENSOC_CARVE_URL_SECONDS     = tostring(var.carve_presign_expiry_seconds)
+    OPENSOC_INVESTIGATORS         = join(",", var.investigator_principal_arns)
+    # Behind one signing proxy in front of both functions (docs/deploy.md),
+    # the page's carve requests go to the same origin.
+    OPENSOC_CARVE_URL = "/api/carve"
+  }
+
   # Every function: its binary (the zip scripts/package writes), timeout and
   # environment. A function is deployed when its zip is in artifacts_dir.
   functions = {
@@ -64,16 +84,13 @@ locals {
       binary      = "opensoc-query"
       description = "OpenSOC query: read-only SQL over the lake and the investigator's page"
       timeout     = 60
-      env         = local.common_env
+      env         = merge(local.common_env, local.web_env)
     }
     carve = {
       binary      = "opensoc-carve"
       description = "OpenSOC carve: PCAP of a flow, host or time range from the packets table"
       timeout     = 120
-      env = merge(local.common_env, {
-        OPENSOC_CARVE_OUTPUT      = "s3://${local.bucket}/${local.prefix.carve}"
-        OPENSOC_CARVE_URL_SECONDS = tostring(var.carve_presign_expiry_seconds)
-      })
+      env         = merge(local.common_env, local.web_env)
     }
   }
   deployed = { for k, f in local.functions : k => f if fileexists("${var.artifacts_dir}/${f.binary}.zip") }

@@ -427,6 +427,37 @@ variable "carve_presign_expiry_seconds" {
   }
 }
 
+variable "query_limits" {
+  description = "Limits of one query of the query function: run time (seconds, below the function's 60 s timeout), rows returned before the answer is cut, and memory for joins, sorts and aggregates (MiB; nothing spills to disk)."
+  type = object({
+    timeout_seconds = optional(number, 30)
+    max_rows        = optional(number, 10000)
+    memory_mib      = optional(number, 1024)
+  })
+  default = { timeout_seconds = 30, max_rows = 10000, memory_mib = 1024 }
+
+  validation {
+    condition     = var.query_limits.timeout_seconds >= 1 && var.query_limits.timeout_seconds <= 55 && var.query_limits.max_rows >= 1 && var.query_limits.memory_mib >= 64
+    error_message = "query_limits: timeout_seconds between 1 and 55 (the function stops at 60), max_rows at least 1, memory_mib at least 64."
+  }
+}
+
+variable "carve_limits" {
+  description = "Limits of one carve of the carve function: packets and MiB of packet data delivered, and the longest time range in hours. Carves above inline_kib are written to carve/ and answered with a presigned URL."
+  type = object({
+    max_packets    = optional(number, 1000000)
+    max_mib        = optional(number, 1024)
+    max_span_hours = optional(number, 24)
+    inline_kib     = optional(number, 4096)
+  })
+  default = { max_packets = 1000000, max_mib = 1024, max_span_hours = 24, inline_kib = 4096 }
+
+  validation {
+    condition     = var.carve_limits.max_packets >= 1 && var.carve_limits.max_mib >= 1 && var.carve_limits.max_span_hours >= 1 && var.carve_limits.inline_kib >= 1 && var.carve_limits.inline_kib <= 4400
+    error_message = "carve_limits: every limit at least 1; inline_kib at most 4400 (Lambda answers at most 6 MB, and base64 adds a third)."
+  }
+}
+
 # ---------------------------------------------------------------------------
 # Operations
 # ---------------------------------------------------------------------------
