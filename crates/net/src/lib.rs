@@ -13,6 +13,7 @@
 pub mod capture;
 pub mod community_id;
 pub mod decode;
+pub mod filter;
 pub mod flow;
 mod linktype;
 pub mod pcap_write;

@@ -12,7 +12,9 @@
 
 pub mod audit;
 pub mod delivery;
-pub mod filter;
+pub mod prune;
+
+pub use opensoc_net::filter;
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -214,7 +216,7 @@ impl CarveFilter {
     }
 
     fn predicate(&self, expression: Option<&FilterExpr>) -> Expr {
-        let mut terms: Vec<Expr> = expression.and_then(FilterExpr::prune_expr).into_iter().collect();
+        let mut terms: Vec<Expr> = expression.and_then(prune::prune_expr).into_iter().collect();
         if let Some(f) = self.from_ns {
             terms.push(col("last_ts_ns").gt_eq(lit(f)));
             terms.push(col("event_date").gt_eq(lit(ScalarValue::Date32(Some(event_date(f))))));

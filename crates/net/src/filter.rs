@@ -1,5 +1,5 @@
-//! Carve filter expressions: which flow chunks of the `packets` table a
-//! carve takes.
+//! Flow filter expressions: which flows (and so which flow chunks of the
+//! `packets` table) a carve takes.
 //!
 //! A BPF-like subset over what a chunk records of its flow:
 //!
@@ -15,15 +15,13 @@
 //! both directions of one flow, so there is no `src`/`dst`: `host` and
 //! `port` match either endpoint.
 //!
-//! An expression does two jobs: [`FilterExpr::prune_expr`] is a predicate
-//! on the chunk columns that Delta and Parquet statistics can skip files and
-//! row groups with (it may keep more than match, never fewer), and
-//! [`FilterExpr::matches`] decides exactly for each chunk read.
+//! [`FilterExpr::matches`] decides for one flow's key; the lake turns an
+//! expression into a pruning predicate on its chunk columns as well
+//! (`opensoc_lake::carve::prune_expr`).
 
 use std::fmt;
 use std::net::IpAddr;
 
-use deltalake::datafusion::prelude::{Expr, col, lit};
 use ipnet::IpNet;
 
 /// Longest filter text accepted, in bytes.
@@ -147,25 +145,8 @@ impl Term {
         Ok(Term::Sensor(name.to_string()))
     }
 
-    fn prune_expr(&self) -> Option<Expr> {
-        Some(match self {
-            Term::CommunityId(id) => col("community_id").eq(lit(id.as_str())),
-            Term::Host(h) => {
-                let h = h.to_string();
-                col("ip_lo").eq(lit(h.clone())).or(col("ip_hi").eq(lit(h)))
-            }
-            // Text addresses do not order like numbers: no statistics help.
-            Term::Net(_) => return None,
-            Term::Port(lo, hi) if lo == hi => col("port_lo").eq(lit(*lo as i32)).or(col("port_hi").eq(lit(*lo as i32))),
-            Term::Port(lo, hi) => col("port_lo")
-                .between(lit(*lo as i32), lit(*hi as i32))
-                .or(col("port_hi").between(lit(*lo as i32), lit(*hi as i32))),
-            Term::Proto(p) => col("proto").eq(lit(*p as i32)),
-            Term::Sensor(s) => col("sensor_id").eq(lit(s.as_str())),
-        })
-    }
-
-    fn matches(&self, k: &ChunkKey<'_>) -> bool {
+    /// Whether a flow's key has this term.
+    pub fn matches(&self, k: &ChunkKey<'_>) -> bool {
         let either = |f: &dyn Fn(IpAddr) -> bool| k.ip_lo.is_some_and(f) || k.ip_hi.is_some_and(f);
         match self {
             Term::CommunityId(id) => k.community_id == Some(id.as_str()),
@@ -232,22 +213,6 @@ impl FilterExpr {
             0 => None,
             1 => flat.pop(),
             _ => Some(FilterExpr::And(flat)),
-        }
-    }
-
-    /// A predicate on the `packets` chunk columns that keeps every chunk
-    /// this expression matches (and possibly more), for statistics to prune
-    /// with; `None` when nothing can be said (e.g. `not …`, `net …`).
-    pub fn prune_expr(&self) -> Option<Expr> {
-        match self {
-            FilterExpr::Term(t) => t.prune_expr(),
-            // A negation keeps chunks whose columns are null, which a SQL
-            // `NOT` would drop: no pruning.
-            FilterExpr::Not(_) => None,
-            FilterExpr::And(parts) => parts.iter().filter_map(FilterExpr::prune_expr).reduce(Expr::and),
-            FilterExpr::Or(parts) => {
-                parts.iter().map(FilterExpr::prune_expr).collect::<Option<Vec<_>>>()?.into_iter().reduce(Expr::or)
-            }
         }
     }
 
@@ -535,15 +500,6 @@ mod tests {
         let none = ChunkKey::default();
         assert!(!FilterExpr::parse("host 10.0.0.1").unwrap().matches(&none));
         assert!(FilterExpr::parse("not host 10.0.0.1").unwrap().matches(&none));
-    }
-
-    #[test]
-    fn pruning_keeps_a_superset() {
-        assert!(FilterExpr::parse("net 10.0.0.0/8").unwrap().prune_expr().is_none());
-        assert!(FilterExpr::parse("not tcp").unwrap().prune_expr().is_none());
-        assert!(FilterExpr::parse("tcp or net 10.0.0.0/8").unwrap().prune_expr().is_none());
-        let e = FilterExpr::parse("tcp and net 10.0.0.0/8").unwrap().prune_expr().unwrap();
-        assert_eq!(e.to_string(), "proto = Int32(6)");
     }
 
     #[test]
