@@ -228,10 +228,13 @@ fn every_function_binary_is_deployed_with_its_environment_and_permissions() {
             env_text.push_str(&locals["web_env"].to_string());
         }
         let mut wanted = env_vars_read(&src);
-        if src.contains("lake_from_env") {
+        // The HTTP functions run opensoc_web::lambda::run_function, which
+        // reads the lake's variable and the web settings.
+        let web_function = src.contains("run_function(");
+        if src.contains("lake_from_env") || web_function {
             wanted.extend(env_vars_read(&lake_fn));
         }
-        if src.contains("WebConfig::from_env") {
+        if src.contains("WebConfig::from_env") || web_function {
             wanted.extend(env_vars_read(&web_env));
         }
         assert!(wanted.contains("OPENSOC_LAKE"), "{binary}: does not read OPENSOC_LAKE?");

@@ -25,6 +25,7 @@ use opensoc_lake::carve::{CarveFilter, CarveFormat, CarveSummary, FilterExpr, ca
 use serde::Deserialize;
 
 use crate::query::params_error;
+use crate::sql_text::given;
 use crate::{ApiError, AppState, Principal, sql_text};
 
 /// The query string.
@@ -51,11 +52,6 @@ pub struct Params {
     pub to: Option<String>,
     /// `auto`, `pcap` or `pcapng`.
     pub format: Option<String>,
-}
-
-/// Empty parameters are as good as absent (a form leaves them empty).
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl Params {

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::query::params_error;
+use crate::sql_text::given;
 use crate::{ApiError, AppState, sql_text};
 
 /// The SQL of a finding's id.
@@ -56,10 +57,6 @@ pub struct QueueParams {
     pub to: Option<String>,
     /// Most findings (default 200, at most 1000).
     pub limit: Option<String>,
-}
-
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl QueueParams {

@@ -61,6 +61,20 @@ pub async fn attach_principal(allowed: std::sync::Arc<Vec<String>>, mut req: Req
     next.run(req).await
 }
 
+/// The whole function: JSON logs, the lake of `OPENSOC_LAKE`, the settings
+/// of [`WebConfig::from_env`](crate::WebConfig::from_env) for `role`, and
+/// the router behind the function URL, callers checked against
+/// `OPENSOC_INVESTIGATORS`.
+pub async fn run_function(role: crate::Role) -> Result<(), lambda_http::Error> {
+    use anyhow::Context as _;
+    opensoc_lake::function::init_logs();
+    let location = opensoc_lake::function::lake_from_env()?;
+    let config = crate::WebConfig::from_env(role).context("the function's environment")?;
+    let lake = opensoc_lake::Lake::open_existing(location).await.context("opening the lake")?;
+    let router = crate::router(crate::AppState { lake: crate::SharedLake::new(lake), config });
+    run(router, crate::env::investigators()).await
+}
+
 /// Serve `router` as the function's handler, callers checked against `allowed`.
 pub async fn run(router: axum::Router, allowed: Vec<String>) -> Result<(), lambda_http::Error> {
     let allowed = std::sync::Arc::new(allowed);

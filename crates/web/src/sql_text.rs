@@ -6,6 +6,12 @@ use std::net::IpAddr;
 
 use crate::ApiError;
 
+/// A request parameter that is present and not blank (a form leaves
+/// unused fields empty), trimmed.
+pub fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// A quoted SQL string literal.
 pub fn text(v: &str) -> String {
     format!("'{}'", v.replace('\'', "''"))

@@ -11,16 +11,7 @@
 //! - `OPENSOC_CARVE_URL` (optional): where the page sends carve requests;
 //! - `RUST_LOG`; logs are JSON lines, one per answered request.
 
-use anyhow::Context;
-use opensoc_lake::Lake;
-use opensoc_web::{AppState, Role, SharedLake, WebConfig};
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    opensoc_lake::function::init_logs();
-    let location = opensoc_lake::function::lake_from_env()?;
-    let config = WebConfig::from_env(Role::Query).context("the function's environment")?;
-    let lake = Lake::open_existing(location).await.context("opening the lake")?;
-    let router = opensoc_web::router(AppState { lake: SharedLake::new(lake), config });
-    opensoc_web::lambda::run(router, opensoc_web::env::investigators()).await
+    opensoc_web::lambda::run_function(opensoc_web::Role::Query).await
 }
