@@ -329,20 +329,34 @@ impl Parser {
         Ok(())
     }
 
+    /// `a or (b or c)` is `a or b or c`: nested parts of the same kind are
+    /// flattened, so the canonical text parses back to the same expression.
     fn or(&mut self, depth: usize) -> Result<FilterExpr, FilterError> {
-        let mut parts = vec![self.and(depth)?];
-        while self.peek_is(&["or", "||"]) {
+        let mut parts = Vec::new();
+        loop {
+            match self.and(depth)? {
+                FilterExpr::Or(inner) => parts.extend(inner),
+                other => parts.push(other),
+            }
+            if !self.peek_is(&["or", "||"]) {
+                break;
+            }
             self.at += 1;
-            parts.push(self.and(depth)?);
         }
         Ok(if parts.len() == 1 { parts.remove(0) } else { FilterExpr::Or(parts) })
     }
 
     fn and(&mut self, depth: usize) -> Result<FilterExpr, FilterError> {
-        let mut parts = vec![self.unary(depth)?];
-        while self.peek_is(&["and", "&&"]) {
+        let mut parts = Vec::new();
+        loop {
+            match self.unary(depth)? {
+                FilterExpr::And(inner) => parts.extend(inner),
+                other => parts.push(other),
+            }
+            if !self.peek_is(&["and", "&&"]) {
+                break;
+            }
             self.at += 1;
-            parts.push(self.unary(depth)?);
         }
         Ok(if parts.len() == 1 { parts.remove(0) } else { FilterExpr::And(parts) })
     }
@@ -480,6 +494,11 @@ mod tests {
         let e = FilterExpr::parse("tcp and port 80 or udp and port 53").unwrap();
         assert_eq!(e.to_string(), "proto tcp and port 80 or proto udp and port 53");
         assert!(matches!(e, FilterExpr::Or(ref v) if v.len() == 2));
+        // Found by the fuzz target: nested parts of one kind flatten, so the
+        // canonical text round-trips.
+        let e = FilterExpr::parse("(port 53 or!port 443) or!port 416").unwrap();
+        assert_eq!(e.to_string(), "port 53 or not port 443 or not port 416");
+        assert_eq!(FilterExpr::parse(&e.to_string()).unwrap(), e);
         let e = FilterExpr::parse("not (host ::1 or sensor a.b-c) and proto 99 and port 1-1024").unwrap();
         assert_eq!(e.to_string(), "not (host ::1 or sensor a.b-c) and proto 99 and port 1-1024");
         assert_eq!(FilterExpr::parse(&e.to_string()).unwrap(), e);
