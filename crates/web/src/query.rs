@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use deltalake::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use deltalake::arrow::ipc::writer::StreamWriter;
-use deltalake::arrow::json::writer::{JsonArray, WriterBuilder as JsonWriterBuilder};
 use deltalake::arrow::record_batch::RecordBatch;
 use opensoc_lake::sql::QueryResult;
 use serde::Deserialize;
@@ -112,18 +111,7 @@ fn render(format: Format, result: &QueryResult, elapsed_ms: u64) -> Result<Respo
     let encode = |e: deltalake::arrow::error::ArrowError| ApiError::internal(format!("encoding the result: {e}"));
     let (content_type, body) = match format {
         Format::Json => {
-            let mut buf = Vec::new();
-            let mut w = JsonWriterBuilder::new().with_explicit_nulls(true).build::<_, JsonArray>(&mut buf);
-            for b in &result.batches {
-                w.write(b).map_err(encode)?;
-            }
-            w.finish().map_err(encode)?;
-            drop(w);
-            if buf.is_empty() {
-                buf.extend_from_slice(b"[]");
-            }
-            let rows_json: serde_json::Value =
-                serde_json::from_slice(&buf).map_err(|e| ApiError::internal(format!("encoding the result: {e}")))?;
+            let rows_json = serde_json::Value::Array(crate::findings::rows_json(result)?);
             let columns: Vec<serde_json::Value> = result
                 .schema
                 .fields()
