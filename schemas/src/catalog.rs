@@ -89,6 +89,9 @@ impl Table {
                 "Findings: what detection flagged, triage-scored and enriched (OCSF Detection Finding 2004)"
             }
             Table::CarveAudit => "Carve audit: who asked for which packets, and what they got (OCSF API Activity 6003)",
+            Table::FindingEvents => {
+                "Alert workflow, append-only: status, assignee, comment, tag and case changes of findings (who, when, what)"
+            }
         }
     }
 

@@ -64,11 +64,14 @@ pub enum Table {
     /// One row per carve asked of the lake: who, which filter, what came
     /// out (OCSF API Activity, 6003).
     CarveAudit,
+    /// The analysts' work on findings, append-only: status, assignee,
+    /// comments, tags and cases, one row per change (who, when, what).
+    FindingEvents,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 11] = [
         Table::Flows,
         Table::Packets,
         Table::Dns,
@@ -79,6 +82,7 @@ impl Table {
         Table::Intel,
         Table::Findings,
         Table::CarveAudit,
+        Table::FindingEvents,
     ];
 
     /// The table's name (also its folder under the lake root).
@@ -94,6 +98,7 @@ impl Table {
             Table::Intel => "intel",
             Table::Findings => "findings",
             Table::CarveAudit => "carve_audit",
+            Table::FindingEvents => "finding_events",
         }
     }
 
@@ -115,6 +120,7 @@ impl Table {
             Table::Intel => intel(),
             Table::Findings => findings(),
             Table::CarveAudit => carve_audit(),
+            Table::FindingEvents => finding_events(),
         };
         Arc::new(Schema::new(fields))
     }
@@ -421,6 +427,25 @@ fn carve_audit() -> Vec<Field> {
         req("files_scanned", DataType::Int64),
         req("bytes_scanned", DataType::Int64),
         req("elapsed_ms", DataType::Int64),
+        req("time_ns", DataType::Int64),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]
+}
+
+fn finding_events() -> Vec<Field> {
+    vec![
+        req("time", ts_type()),
+        req("finding_id", DataType::Utf8),
+        req("event_id", DataType::Utf8),
+        req("principal", DataType::Utf8),
+        req("via", DataType::Utf8),
+        f("status", DataType::Utf8),
+        f("assignee", DataType::Utf8),
+        f("comment", DataType::Utf8),
+        f("tags_added", utf8_list()),
+        f("tags_removed", utf8_list()),
+        f("case_id", DataType::Utf8),
+        f("case_title", DataType::Utf8),
         req("time_ns", DataType::Int64),
         req(PARTITION_COLUMN, DataType::Date32),
     ]

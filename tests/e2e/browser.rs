@@ -83,6 +83,76 @@ finally:
     driver.quit()
 "##;
 
+/// Two analysts on one alert: A changes the status and comments, B — whose
+/// page was loaded before A saved — adds a tag; both reload and see both
+/// changes; the queue's search finds the alert by A's comment.
+const WORKFLOW_SCRIPT: &str = r##"
+import json, os, sys, time
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait, Select
+from selenium.webdriver.support import expected_conditions as EC
+
+base, alert_id, shots = sys.argv[1:4]
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--disable-background-networking", "--disable-extensions", "--window-size=1400,1400"]:
+        opts.add_argument(a)
+    return webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"))
+
+def saved(d):
+    WebDriverWait(d, 30).until(lambda d: d.find_element(By.ID, "wf-note").text == "Saved.")
+
+def state(d):
+    return {
+        "status": Select(d.find_element(By.ID, "wf-status")).first_selected_option.get_attribute("value"),
+        "tags": [t.get_attribute("data-tag") for t in d.find_elements(By.CSS_SELECTOR, "#wf-tags .tag")],
+        "history": [li.text for li in d.find_elements(By.CSS_SELECTOR, "#wf-history li")],
+    }
+
+a, b = browser(), browser()
+out = {}
+try:
+    url = base + "/#/alert/" + alert_id
+    for d in (a, b):
+        d.get(url)
+        WebDriverWait(d, 30).until(EC.presence_of_element_located((By.ID, "wf-save")))
+    # A: status and a comment.
+    Select(a.find_element(By.ID, "wf-status")).select_by_value("in_progress")
+    a.find_element(By.ID, "wf-comment").send_keys("Beaconing to a known C2; isolating the host")
+    a.find_element(By.ID, "wf-save").click()
+    saved(a)
+    # B, on the page it loaded before A saved: a tag only.
+    b.find_element(By.ID, "wf-tag").send_keys("c2, Containment")
+    b.find_element(By.ID, "wf-save").click()
+    saved(b)
+    for d in (a, b):
+        d.refresh()
+        WebDriverWait(d, 30).until(EC.presence_of_element_located((By.ID, "wf-history")))
+    out["a"], out["b"] = state(a), state(b)
+    a.save_screenshot(os.path.join(shots, "5-workflow.png"))
+    # The queue's search covers comments.
+    a.get(base + "/#/")
+    box = WebDriverWait(a, 30).until(EC.presence_of_element_located((By.ID, "queue-text")))
+    box.send_keys("isolating")
+    box.submit()
+    WebDriverWait(a, 30).until(lambda d: "text=isolating" in d.current_url and d.find_elements(By.CSS_SELECTOR, "tr.finding"))
+    time.sleep(0.5)
+    rows = a.find_elements(By.CSS_SELECTOR, "tr.finding")
+    out["found"] = [r.get_attribute("data-id") for r in rows]
+    out["found_status"] = [r.find_element(By.CSS_SELECTOR, ".wf-status").text for r in rows]
+    out["found_tags"] = [r.find_element(By.CSS_SELECTOR, ".wf-tags").text for r in rows]
+    a.save_screenshot(os.path.join(shots, "6-queue-search.png"))
+    out["console_errors"] = [e["message"] for d in (a, b) for e in d.get_log("browser") if e["level"] == "SEVERE"]
+finally:
+    print(json.dumps(out))
+    a.quit()
+    b.quit()
+"##;
+
 /// Where the screenshots go.
 fn artifacts() -> PathBuf {
     let dir =
@@ -165,6 +235,59 @@ fn an_investigator_opens_the_top_alert_sees_its_enrichment_downloads_its_pcap_an
     assert!(seen["refusal"].as_str().unwrap().contains("DDL not supported"), "{seen}");
     assert_eq!(seen["console_errors"], serde_json::json!([]), "no script errors in the page");
     for shot in ["1-queue.png", "2-alert.png", "3-search.png", "4-refused.png"] {
+        assert!(std::fs::metadata(shots.join(shot)).unwrap().len() > 10_000, "{shot} is a real screenshot");
+    }
+}
+
+#[test]
+fn two_analysts_edit_one_alert_at_once_and_both_changes_survive() {
+    require_path("/usr/bin/chromium", "apt-get install chromium (scripts/test installs it)");
+    require_path("/usr/bin/chromedriver", "apt-get install chromium-driver (scripts/test installs it)");
+    let python = venv_tool("OPENSOC_BROWSER_PYTHON", "browser-venv", "python", "selenium");
+    let dir = tempdir();
+    let lake = crate::workflow::findings_lake(dir.path());
+    let server = Server::start(&lake, &[]);
+    let id = query(
+        &lake,
+        &format!(
+            "SELECT {} AS id FROM findings ORDER BY score DESC, time_ns DESC, rule LIMIT 1",
+            opensoc_web::findings::FINDING_ID_SQL
+        ),
+    )[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shots = artifacts();
+    let script = dir.path().join("workflow.py");
+    std::fs::write(&script, WORKFLOW_SCRIPT).unwrap();
+    let out = run(Command::new(python).arg(&script).arg(&server.base).arg(&id).arg(&shots));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the browser script failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("the script's JSON");
+    // Both browsers, reloaded, show both analysts' changes.
+    for who in ["a", "b"] {
+        let s = &seen[who];
+        assert_eq!(s["status"], "in_progress", "{who}: {seen}");
+        assert_eq!(s["tags"], serde_json::json!(["c2", "containment"]), "{who}: {seen}");
+        let history = s["history"].as_array().unwrap();
+        assert_eq!(history.len(), 2, "{who}: {seen}");
+        assert!(history.iter().any(|h| h.as_str().unwrap().contains("isolating the host")), "{seen}");
+    }
+    // The lake has the two rows, with the right pieces in each.
+    let rows = query(
+        &lake,
+        &format!("SELECT status, comment, tags_added FROM finding_events WHERE finding_id = '{id}' ORDER BY time_ns"),
+    );
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["status"], "in_progress");
+    assert_eq!(rows[1]["tags_added"], serde_json::json!(["c2", "containment"]));
+    assert_eq!(rows[1]["status"], Value::Null, "B's save did not send the status it had loaded");
+    // The queue's search by comment text finds it, with its state.
+    assert_eq!(seen["found"], serde_json::json!([id]), "{seen}");
+    assert_eq!(seen["found_status"][0], "in progress");
+    assert!(seen["found_tags"][0].as_str().unwrap().contains("c2"));
+    assert_eq!(seen["console_errors"], serde_json::json!([]), "no script errors in the page");
+    for shot in ["5-workflow.png", "6-queue-search.png"] {
         assert!(std::fs::metadata(shots.join(shot)).unwrap().len() > 10_000, "{shot} is a real screenshot");
     }
 }

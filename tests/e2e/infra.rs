@@ -281,6 +281,10 @@ fn every_function_binary_is_deployed_with_its_environment_and_permissions() {
         }
         if src.contains("Role::Query") {
             assert!(!allows(&grants, "s3:PutObject", "lake_objects"), "{key} only reads the lake");
+            assert!(
+                allows(&grants, "s3:PutObject", "workflow_objs"),
+                "{key} serves the alert workflow but cannot append finding_events"
+            );
             let urls = resources["aws_lambda_function_url"].to_string();
             assert!(urls.contains("AWS_IAM"), "{key}: its function URL must use AWS_IAM auth: {urls}");
         }

@@ -23,3 +23,4 @@ mod metadata;
 mod sensor;
 mod support;
 mod web;
+mod workflow;

@@ -146,6 +146,15 @@ pub fn post(url: &str, body: &[u8], token: Option<&str>) -> Reply {
     reply(req.send(body))
 }
 
+/// POST a JSON body.
+pub fn post_json(url: &str, body: &Value, token: Option<&str>) -> Reply {
+    let mut req = agent().post(url).header("Content-Type", "application/json");
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    reply(req.send(body.to_string().as_bytes()))
+}
+
 fn sql(server: &Server, format: &str, text: &str) -> Reply {
     post(&format!("{}/api/query?format={format}", server.base), text.as_bytes(), None)
 }

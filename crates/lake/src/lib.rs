@@ -19,6 +19,7 @@ pub mod scan;
 pub mod sql;
 pub mod stream;
 pub mod time;
+pub mod workflow;
 
 pub use lake::{Committed, Lake, LakeRef};
 pub use location::{LakeLocation, s3_bucket};

@@ -93,7 +93,7 @@ impl MaintainOptions {
     }
 }
 
-/// Packets a week, metadata a year, findings and the carve audit two,
+/// Packets a week, metadata a year, findings, their workflow events and the carve audit two,
 /// quarantine a month; intel
 /// is kept (its rows expire by their own dates).
 pub fn default_retention() -> BTreeMap<Table, u32> {
@@ -107,6 +107,7 @@ pub fn default_retention() -> BTreeMap<Table, u32> {
         (Table::Quarantine, 30),
         (Table::Findings, 730),
         (Table::CarveAudit, 730),
+        (Table::FindingEvents, 730),
     ])
 }
 

@@ -1,4 +1,4 @@
-// OpenSOC investigator page: alert queue, alert context, search.
+// OpenSOC investigator page: alert queue, alert context and workflow, cases, search.
 // Plain DOM, no dependencies; every value from the lake is set as text,
 // never as HTML.
 "use strict";
@@ -109,6 +109,143 @@ function toIso(local) {
   return isNaN(d) ? "" : d.toISOString();
 }
 
+// ---- workflow ------------------------------------------------------------
+
+const STATUSES = ["new", "acknowledged", "in_progress", "closed_true_positive", "closed_false_positive"];
+
+function statusLabel(s) {
+  return { in_progress: "in progress", closed_true_positive: "closed: true positive", closed_false_positive: "closed: false positive" }[s] || s;
+}
+
+function statusBadge(s) {
+  return el("span", { class: "status st-" + (s || "new") }, statusLabel(s || "new"));
+}
+
+// What an event changed, in words.
+function describeEvent(e) {
+  const parts = [];
+  if (e.status) parts.push("status → " + statusLabel(e.status));
+  if (e.assignee !== null && e.assignee !== undefined) parts.push(e.assignee ? "assigned to " + e.assignee : "unassigned");
+  if (e.tags_added && e.tags_added.length) parts.push("tagged " + e.tags_added.join(", "));
+  if (e.tags_removed && e.tags_removed.length) parts.push("untagged " + e.tags_removed.join(", "));
+  if (e.case_id !== null && e.case_id !== undefined) parts.push(e.case_id ? `case ${e.case_title ? e.case_title + " " : ""}(${e.case_id})` : "left its case");
+  if (e.comment) parts.push("commented");
+  return parts.join("; ");
+}
+
+async function postJson(path, body) {
+  return apiJson(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
+// The finding's workflow: state, the form that changes it, the history.
+function workflowPanel(id, wf) {
+  const st = wf.state;
+  const removed = new Set();
+  const statusSel = el("select", { id: "wf-status", "aria-label": "Status" },
+    STATUSES.map((s) => el("option", { value: s, selected: s === st.status }, statusLabel(s))));
+  const assignee = el("input", { id: "wf-assignee", value: st.assignee || "", placeholder: "unassigned", "aria-label": "Assignee" });
+  const newTags = el("input", { id: "wf-tag", placeholder: "add tags, comma-separated", "aria-label": "Add tags" });
+  const comment = el("textarea", { id: "wf-comment", class: "comment", placeholder: "Add a comment", "aria-label": "Comment" });
+  const note = el("span", { id: "wf-note", role: "status" });
+  const chips = el("span", { id: "wf-tags" }, st.tags.map((t) => {
+    const chip = el("span", { class: "tag", "data-tag": t }, t, " ",
+      el("button", { type: "button", class: "chip-x", title: "Remove tag " + t, "aria-label": "Remove tag " + t,
+        onclick: () => { removed.add(t); chip.classList.add("removed"); } }, "×"));
+    return chip;
+  }));
+  const save = el("button", { id: "wf-save", type: "button" }, "Save");
+  save.addEventListener("click", async () => {
+    // Only what this analyst changed: a concurrent change by someone else
+    // to another field survives.
+    const change = {};
+    if (statusSel.value !== st.status) change.status = statusSel.value;
+    if (assignee.value.trim() !== (st.assignee || "")) change.assignee = assignee.value.trim();
+    const add = newTags.value.split(",").map((t) => t.trim()).filter(Boolean);
+    if (add.length) change.add_tags = add;
+    if (removed.size) change.remove_tags = [...removed];
+    if (comment.value.trim()) change.comment = comment.value;
+    if (Object.keys(change).length === 0) { note.textContent = "Nothing changed."; return; }
+    save.disabled = true;
+    note.textContent = "Saving…";
+    try {
+      const d = await postJson("/api/findings/" + encodeURIComponent(id) + "/events", change);
+      document.getElementById("workflow").replaceWith(workflowPanel(id, d));
+      document.getElementById("wf-note").textContent = "Saved.";
+    } catch (e) {
+      note.textContent = "";
+      note.append(errorBox(e));
+      save.disabled = false;
+    }
+  });
+  const history = wf.history.slice().reverse();
+  return el("section", { class: "panel", id: "workflow" },
+    el("h2", {}, "Workflow ", statusBadge(st.status), st.assignee ? el("span", { class: "muted" }, " assigned to " + st.assignee) : null),
+    el("div", { class: "wf-form" },
+      el("label", {}, "Status", statusSel),
+      el("label", {}, "Assignee", assignee),
+      el("label", {}, "Tags", el("span", {}, chips, newTags)),
+      el("label", { class: "wide" }, "Comment", comment)),
+    el("div", { class: "actions" }, save, note),
+    el("h2", {}, `History (${history.length})`),
+    history.length === 0 ? el("p", { class: "muted" }, "No changes yet: the finding is new.") :
+      el("ol", { id: "wf-history", class: "history" }, history.map((e) => el("li", { "data-event": e.event_id },
+        el("div", {}, el("strong", {}, e.principal), " ", el("span", { class: "muted" }, fmtTime(e.time) + " via " + e.via), " — ", describeEvent(e)),
+        e.comment ? el("blockquote", { class: "comment-text" }, e.comment) : null))));
+}
+
+// Findings of the same hosts in the window, and grouping them into a case.
+function relatedPanel(id, d) {
+  const rows = d.related_findings || [];
+  const caseNow = d.case;
+  const title = el("input", { id: "case-title", placeholder: "case title", "aria-label": "Case title" });
+  const note = el("span", { id: "case-note", role: "status" });
+  const group = el("button", { id: "make-case", type: "button" }, caseNow ? "Add checked to this case" : "Group into a case");
+  group.addEventListener("click", async () => {
+    const checked = [...document.querySelectorAll("#related-findings input[type=checkbox]:checked")].map((c) => c.value);
+    group.disabled = true;
+    try {
+      if (caseNow) {
+        for (const other of checked) await postJson("/api/findings/" + encodeURIComponent(other) + "/events", { case_id: caseNow.case_id });
+      } else {
+        if (!title.value.trim()) throw new Error("Give the case a title.");
+        await postJson("/api/cases", { title: title.value.trim(), findings: [id, ...checked] });
+      }
+      await alertView(id);
+    } catch (e) {
+      note.replaceChildren(errorBox(e));
+      group.disabled = false;
+    }
+  });
+  return el("section", { class: "panel", id: "case-panel" },
+    el("h2", {}, "Case"),
+    caseNow ? el("p", { id: "case-link" }, "In case ", el("a", { href: "#/case/" + caseNow.case_id }, caseNow.title || caseNow.case_id),
+      el("span", { class: "muted" }, ` with ${caseNow.findings.length} finding(s)`)) : el("p", { class: "muted" }, "Not in a case."),
+    el("h2", {}, `Findings of the same hosts in the window (${rows.length})`),
+    rows.length === 0 ? el("p", { class: "muted" }, "None.") :
+      el("div", { class: "scroll" }, el("table", { id: "related-findings" },
+        el("thead", {}, el("tr", {}, ["", "Score", "Severity", "Status", "Rule", "Time", "Source", "Destination", "Case"].map((c) => el("th", {}, c)))),
+        el("tbody", {}, rows.map((r) => el("tr", {},
+          el("td", {}, el("input", { type: "checkbox", value: r.id, "aria-label": "Select finding " + r.id, disabled: caseNow && r.case_id === caseNow.case_id })),
+          el("td", {}, r.score), el("td", {}, el("span", { class: "badge sev-" + r.severity }, r.severity)),
+          el("td", {}, statusBadge(r.status)), el("td", {}, el("a", { href: "#/alert/" + r.id }, r.rule)),
+          el("td", {}, fmtTime(r.time)), el("td", {}, cell(r.src_ip)), el("td", {}, cell(r.dst_ip)), el("td", {}, r.case_id || "")))))),
+    el("div", { class: "actions" }, caseNow ? null : title, group, note));
+}
+
+async function caseView(caseId) {
+  show(el("p", { class: "muted" }, "Loading the case…"));
+  try {
+    const c = await apiJson("/api/cases/" + encodeURIComponent(caseId));
+    show(el("p", {}, el("a", { href: "#/" }, "← Alert queue")),
+      el("h1", { id: "case-title-text" }, "Case: ", c.title || c.case_id),
+      el("p", { class: "muted" }, c.case_id + ` — ${c.findings.length} finding(s)`),
+      table(c.findings.map((f) => ({ ...f, status: statusLabel(f.status), tags: f.tags })), ["time", "score", "severity", "status", "rule", "src_ip", "dst_ip", "assignee", "tags"],
+        (r) => ({ class: "finding", tabindex: "0", onclick: () => { location.hash = "#/alert/" + r.id; } })));
+  } catch (e) {
+    show(el("h1", {}, "Case"), errorBox(e));
+  }
+}
+
 // ---- alert queue ---------------------------------------------------------
 
 async function queueView(params) {
@@ -118,6 +255,11 @@ async function queueView(params) {
         el("input", { type: "checkbox", name: "severity", value: s, checked: (params.get("severity") || "").split(",").includes(s) }), s))),
     el("label", {}, "Rule", el("input", { name: "rule", placeholder: "opensoc.dns", value: params.get("rule") || "" })),
     el("label", {}, "Host", el("input", { name: "host", placeholder: "10.0.0.1", value: params.get("host") || "" })),
+    el("label", {}, "Status", el("select", { name: "status", id: "queue-status" },
+      [["", "any"], ["open", "open"], ["closed", "closed"], ...STATUSES.map((s) => [s, statusLabel(s)])].map(([v, t]) =>
+        el("option", { value: v, selected: (params.get("status") || "") === v }, t)))),
+    el("label", {}, "Assignee", el("input", { name: "assignee", placeholder: "none", size: "10", value: params.get("assignee") || "" })),
+    el("label", {}, "Comment or tag", el("input", { name: "text", id: "queue-text", placeholder: "text in comments, tags…", value: params.get("text") || "" })),
     el("label", {}, "From", el("input", { type: "datetime-local", name: "from", step: "1" })),
     el("label", {}, "To", el("input", { type: "datetime-local", name: "to", step: "1" })),
     el("button", { type: "submit" }, "Filter"));
@@ -127,7 +269,7 @@ async function queueView(params) {
     const q = new URLSearchParams();
     const sev = f.getAll("severity");
     if (sev.length) q.set("severity", sev.join(","));
-    for (const k of ["rule", "host"]) if (f.get(k)) q.set(k, f.get(k).trim());
+    for (const k of ["rule", "host", "status", "assignee", "text"]) if (f.get(k)) q.set(k, f.get(k).trim());
     for (const k of ["from", "to"]) if (toIso(f.get(k))) q.set(k, toIso(f.get(k)));
     location.hash = "#/?" + q.toString();
   });
@@ -135,14 +277,14 @@ async function queueView(params) {
   show(el("h1", {}, "Alert queue"), form, body);
   try {
     const q = new URLSearchParams();
-    for (const k of ["severity", "rule", "host", "from", "to"]) if (params.get(k)) q.set(k, params.get(k));
+    for (const k of ["severity", "rule", "host", "status", "assignee", "tag", "text", "case", "from", "to"]) if (params.get(k)) q.set(k, params.get(k));
     const data = await apiJson("/api/findings?" + q.toString());
     const rows = data.findings;
     body.replaceChildren(
       el("p", { class: "muted" }, `${data.total} finding(s)` + (data.total > rows.length ? `, the ${rows.length} highest scored shown` : "")),
       rows.length === 0 ? el("p", { class: "muted" }, "No findings match.") :
         el("div", { class: "scroll" }, el("table", { id: "queue-table" },
-          el("thead", {}, el("tr", {}, ["Score", "Severity", "Rule", "Time", "Source", "Destination", "Indicator"].map((c) => el("th", {}, c)))),
+          el("thead", {}, el("tr", {}, ["Score", "Severity", "Status", "Rule", "Time", "Source", "Destination", "Indicator", "Assignee", "Tags"].map((c) => el("th", {}, c)))),
           el("tbody", {}, rows.map((r) => el("tr", {
             class: "finding", "data-id": r.id, tabindex: "0",
             onclick: () => { location.hash = "#/alert/" + r.id; },
@@ -150,11 +292,15 @@ async function queueView(params) {
           },
           el("td", {}, r.score),
           el("td", {}, el("span", { class: "badge sev-" + r.severity }, r.severity)),
+          el("td", { class: "wf-status" }, statusBadge(r.status)),
           el("td", {}, r.rule),
           el("td", {}, fmtTime(r.time)),
           el("td", {}, cell(r.src_ip) + (r.src_port !== null ? ":" + r.src_port : "") + (r.src_country ? ` (${r.src_country})` : "")),
           el("td", {}, cell(r.dst_ip) + (r.dst_port !== null ? ":" + r.dst_port : "") + (r.dst_country ? ` (${r.dst_country})` : "")),
-          el("td", {}, r.indicator)))))));
+          el("td", {}, r.indicator),
+          el("td", { class: "wf-assignee" }, r.assignee || ""),
+          el("td", { class: "wf-tags" }, (r.tags || []).map((t) => el("span", { class: "tag" }, t)),
+            r.comments ? el("span", { class: "muted" }, ` ${r.comments} comment(s)`) : null)))))));
   } catch (e) {
     body.replaceChildren(errorBox(e));
   }
@@ -288,6 +434,8 @@ async function alertView(id) {
       el("div", { class: "actions" }, button,
         el("span", { class: "muted" }, `packets of ${f.community_id ? "this flow" : "these hosts"} from ${fmtTime(d.carve.from)} to ${fmtTime(d.carve.to)}`),
         el("span", { id: "carve-note", role: "status" }))),
+    workflowPanel(f.id, d),
+    relatedPanel(f.id, d),
     el("div", { class: "grid" }, endpointCard("Source " + cell(f.src_ip), d.endpoints.src, "endpoint-src"),
       endpointCard("Destination " + cell(f.dst_ip), d.endpoints.dst, "endpoint-dst")),
     el("h2", {}, `Activity from ${fmtTime(d.window.from)} to ${fmtTime(d.window.to)}`),
@@ -305,6 +453,7 @@ const SEARCH_TABLES = {
   tls: { time: "ts_ns", cols: "ts, src_ip, dst_ip, sni, version, alpn, ja4, community_id" },
   logs: { time: "ts_ns", cols: "ts, source_type, host, src_ip, dst_ip, app, message" },
   findings: { time: "time_ns", cols: "time, rule, score, severity, src_ip, dst_ip, indicator, description" },
+  finding_events: { time: "time_ns", cols: "time, finding_id, principal, status, assignee, comment, tags_added, tags_removed, case_id" },
 };
 
 function sqlText(v) {
@@ -315,16 +464,20 @@ function buildSql(f) {
   const t = SEARCH_TABLES[f.get("table")] || SEARCH_TABLES.flows;
   const where = [];
   const host = (f.get("host") || "").trim();
-  if (host) where.push(`(src_ip = ${sqlText(host)} OR dst_ip = ${sqlText(host)})`);
+  if (host && f.get("table") !== "finding_events") where.push(`(src_ip = ${sqlText(host)} OR dst_ip = ${sqlText(host)})`);
   const port = (f.get("port") || "").trim();
-  if (port && f.get("table") !== "findings" && f.get("table") !== "logs") {
+  if (port && !["findings", "logs", "finding_events"].includes(f.get("table"))) {
     if (!/^\d{1,5}$/.test(port)) throw new Error("port: a number from 0 to 65535");
     where.push(`(src_port = ${port} OR dst_port = ${port})`);
   }
   const text = (f.get("text") || "").trim();
   if (text) {
-    const textCol = { flows: "community_id", dns: "query", http: "host", tls: "sni", logs: "message", findings: "description" }[f.get("table")];
-    where.push(`${textCol} ILIKE ${sqlText("%" + text + "%")}`);
+    if (f.get("table") === "finding_events") {
+      where.push(`(comment ILIKE ${sqlText("%" + text + "%")} OR array_has(tags_added, ${sqlText(text.toLowerCase())}))`);
+    } else {
+      const textCol = { flows: "community_id", dns: "query", http: "host", tls: "sni", logs: "message", findings: "description" }[f.get("table")];
+      where.push(`${textCol} ILIKE ${sqlText("%" + text + "%")}`);
+    }
   }
   for (const [k, op] of [["from", ">="], ["to", "<="]]) {
     const iso = toIso(f.get(k));
@@ -370,7 +523,7 @@ function searchView() {
     el("label", {}, "Table", el("select", { name: "table" }, Object.keys(SEARCH_TABLES).map((t) => el("option", { value: t }, t)))),
     el("label", {}, "Host", el("input", { name: "host", placeholder: "10.0.0.1" })),
     el("label", {}, "Port", el("input", { name: "port", size: "6" })),
-    el("label", {}, "Contains", el("input", { name: "text", placeholder: "query, host, SNI, message…" })),
+    el("label", {}, "Contains", el("input", { name: "text", placeholder: "query, host, SNI, message, comment…" })),
     el("label", {}, "From", el("input", { type: "datetime-local", name: "from", step: "1" })),
     el("label", {}, "To", el("input", { type: "datetime-local", name: "to", step: "1" })),
     el("button", { type: "submit", class: "secondary" }, "Write SQL"));
@@ -403,6 +556,7 @@ function route() {
   document.getElementById("nav-search").classList.toggle("active", path === "/search");
   status("");
   if (path.startsWith("/alert/")) return alertView(decodeURIComponent(path.slice(7)));
+  if (path.startsWith("/case/")) return caseView(decodeURIComponent(path.slice(6)));
   if (path === "/search") return searchView();
   return queueView(params);
 }

@@ -10,7 +10,10 @@
 //! | `POST /api/query?format=json\|csv\|arrow` | read-only SQL; the body is the SQL |
 //! | `GET /api/carve?community_id=…&from=…&to=…` | PCAP of matching packets (also `host`, `net`, `port`, `proto`, `sensor`, `filter`, `format`) |
 //! | `GET /api/findings?severity=…&rule=…&host=…&from=…&to=…` | the alert queue, by triage score |
-//! | `GET /api/findings/{id}` | one finding with its context: enrichment, intel, related rows, timeline |
+//! | `GET /api/findings?…&status=open&assignee=…&tag=…&text=…&case=…` | the same, by workflow state |
+//! | `GET /api/findings/{id}` | one finding with its context: enrichment, intel, related rows, timeline, workflow state and history, related findings, case |
+//! | `POST /api/findings/{id}/events` | change a finding: `{"status", "assignee", "comment", "add_tags", "remove_tags", "case_id"}` |
+//! | `POST /api/cases`, `GET /api/cases/{case_id}` | group findings into a case; the case's findings |
 //! | `GET /api/config` | what the page needs to know (limits, where carve lives) |
 //!
 //! Every error is JSON `{"error": "…"}` with a 4xx status when the request
@@ -27,6 +30,7 @@ pub mod lake;
 pub mod lambda;
 pub mod query;
 pub mod sql_text;
+pub mod workflow;
 
 use std::sync::Arc;
 
@@ -47,7 +51,8 @@ pub use lake::SharedLake;
 pub enum Role {
     /// Everything.
     All,
-    /// The page, `/api/query`, `/api/findings`, `/api/config`.
+    /// The page, `/api/query`, `/api/findings` (with the workflow),
+    /// `/api/cases`, `/api/config`.
     Query,
     /// `/api/carve` (and `/api/config`).
     Carve,
@@ -60,7 +65,8 @@ pub struct WebConfig {
     pub role: Role,
     /// Who may call the API.
     pub auth: Auth,
-    /// `cli`, `serve` or `function`: recorded in the carve audit.
+    /// `cli`, `serve` or `function`: recorded in the carve audit and the
+    /// workflow events.
     pub via: &'static str,
     /// Limits of `/api/query`.
     pub query_limits: QueryLimits,
@@ -111,7 +117,10 @@ pub fn router(state: AppState) -> Router {
         api = api
             .route("/api/query", post(query::handle))
             .route("/api/findings", get(findings::queue))
-            .route("/api/findings/{id}", get(findings::one));
+            .route("/api/findings/{id}", get(findings::one))
+            .route("/api/findings/{id}/events", post(workflow::post_event))
+            .route("/api/cases", post(workflow::create_case))
+            .route("/api/cases/{case_id}", get(workflow::get_case));
     }
     if matches!(role, Role::All | Role::Carve) {
         api = api.route("/api/carve", get(carve::handle));

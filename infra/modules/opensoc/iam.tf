@@ -36,6 +36,7 @@ locals {
   geoip_objects    = "${local.bucket_arn}/${local.prefix.geoip}*"
   intel_objects    = "${local.bucket_arn}/${local.prefix.intel}*"
   carve_audit_objs = "${local.bucket_arn}/${local.prefix.lake}carve_audit/*"
+  workflow_objs    = "${local.bucket_arn}/${local.prefix.lake}finding_events/*"
   delta_log_objs   = "${local.bucket_arn}/${local.prefix.lake}*/_delta_log/*"
 
   # What each function may do, as policy statements (sid, actions,
@@ -59,6 +60,8 @@ locals {
     ]
     query = [
       { sid = "ReadTheLake", actions = ["s3:GetObject"], resources = [local.lake_objects], prefixes = [] },
+      # The alert workflow: analysts' changes are appended to finding_events.
+      { sid = "AppendTheAlertWorkflow", actions = ["s3:PutObject"], resources = [local.workflow_objs], prefixes = [] },
       { sid = "ListTheLake", actions = ["s3:ListBucket"], resources = [local.bucket_arn], prefixes = [local.prefix.lake] },
       { sid = "KeepFailedRuns", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.dead_letters.arn], prefixes = [] },
     ]

@@ -266,13 +266,13 @@ variable "rules_layer_arn" {
 # ---------------------------------------------------------------------------
 
 variable "retention_days" {
-  description = "Days each table keeps, by table name, over the defaults of opensoc maintain (packets 7, quarantine 30, findings and carve_audit 730, intel forever, every other table 365). 0 keeps a table forever."
+  description = "Days each table keeps, by table name, over the defaults of opensoc maintain (packets 7, quarantine 30, findings, finding_events and carve_audit 730, intel forever, every other table 365). 0 keeps a table forever."
   type        = map(number)
   default     = {}
 
   validation {
-    condition     = alltrue([for t, d in var.retention_days : contains(["flows", "packets", "dns", "http", "tls", "quarantine", "logs", "intel", "findings", "carve_audit"], t) && d >= 0 && floor(d) == d])
-    error_message = "retention_days keys must be table names (flows, packets, dns, http, tls, quarantine, logs, intel, findings, carve_audit) and values whole numbers of days >= 0."
+    condition     = alltrue([for t, d in var.retention_days : contains(["flows", "packets", "dns", "http", "tls", "quarantine", "logs", "intel", "findings", "carve_audit", "finding_events"], t) && d >= 0 && floor(d) == d])
+    error_message = "retention_days keys must be table names (flows, packets, dns, http, tls, quarantine, logs, intel, findings, carve_audit, finding_events) and values whole numbers of days >= 0."
   }
 }
 
