@@ -12,7 +12,7 @@ use opensoc_net::FlowConfig;
 use opensoc_rows::BatchLimits;
 use opensoc_sensor::config::{CaptureSection, ClaimCheckSection, SensorConfig, TailSection, state_dir};
 use opensoc_sensor::inputs::live::{LiveCapture, LiveOptions};
-use opensoc_sensor::inputs::{capture, events, logfile, syslog, tail};
+use opensoc_sensor::inputs::{capture, events, http, logfile, syslog, tail};
 use opensoc_sensor::pipeline::{Pipeline, PipelineSettings};
 use opensoc_sensor::send::SendOutcome;
 use opensoc_sensor::spool::DropPolicy;
@@ -51,6 +51,37 @@ enum Command {
     Run(RunArgs),
     /// Send what the spool holds, then exit.
     Drain(Common),
+    /// Run the webhook only: JSON and NDJSON events over HTTP
+    /// (`POST /ingest/{source}`), authenticated by a shared secret or an
+    /// HMAC-SHA256 signature of the body, until SIGINT or SIGTERM.
+    Http(HttpArgs),
+}
+
+/// The webhook's settings.
+#[derive(Debug, Clone, clap::Args)]
+struct WebhookArgs {
+    /// The shared secret (at least 16 characters): callers send
+    /// `Authorization: Bearer SECRET` or `X-OpenSOC-Signature:
+    /// sha256=HMAC-SHA256(SECRET, body)`.
+    #[arg(long = "http-secret", env = "OPENSOC_WEBHOOK_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Largest request body, MiB (what it decompresses to may be 8 times that).
+    #[arg(long = "http-max-body-mib", default_value_t = 10)]
+    max_body_mib: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct HttpArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Listen here (e.g. 0.0.0.0:8088).
+    #[arg(long)]
+    listen: SocketAddr,
+    #[command(flatten)]
+    webhook: WebhookArgs,
+    /// Where tail positions are kept (default: the state directory).
+    #[arg(long, env = "OPENSOC_SENSOR_STATE")]
+    state_dir: Option<PathBuf>,
 }
 
 /// Settings every command takes; each overrides the config file.
@@ -152,6 +183,11 @@ struct RunArgs {
     /// Follow this JSON-lines file (repeatable).
     #[arg(long = "tail")]
     tails: Vec<PathBuf>,
+    /// Take webhook events over HTTP on this address (`POST /ingest/{source}`).
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    webhook: WebhookArgs,
     /// Where tail positions are kept (default: the state directory).
     #[arg(long, env = "OPENSOC_SENSOR_STATE")]
     state_dir: Option<PathBuf>,
@@ -381,11 +417,32 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     tails.extend(args.tails.iter().map(|p| TailSection { path: p.clone(), source_type: None }));
     let syslog_udp = args.syslog_udp.or(r.file.syslog.udp);
     let syslog_tcp = args.syslog_tcp.or(r.file.syslog.tcp);
-    if captures.is_empty() && tails.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none() {
+    if captures.is_empty()
+        && tails.is_empty()
+        && syslog_udp.is_none()
+        && syslog_tcp.is_none()
+        && args.http_listen.is_none()
+    {
         anyhow::bail!(
-            "nothing to run: give --interface, --syslog-udp/--syslog-tcp or --tail (or the config file's sections)"
+            "nothing to run: give --interface, --syslog-udp/--syslog-tcp, --tail or --http-listen (or the config file's sections)"
         );
     }
+    let webhook = match args.http_listen {
+        None => None,
+        Some(addr) => {
+            let secret = args
+                .webhook
+                .secret
+                .as_deref()
+                .context("the webhook needs a shared secret: pass --http-secret or set OPENSOC_WEBHOOK_SECRET")?;
+            let secret = opensoc_webhook::Secret::new(secret).map_err(anyhow::Error::msg)?;
+            let mut config = opensoc_webhook::WebhookConfig::new(secret);
+            config.max_body_bytes = args.webhook.max_body_mib.max(1) << 20;
+            config.max_decoded_bytes = config.max_body_bytes.saturating_mul(8);
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("webhook on {addr}"))?;
+            Some((listener, config))
+        }
+    };
     // Open everything first, so a bad interface or a port in use fails at once.
     let lives: Vec<LiveCapture> = captures.iter().map(LiveCapture::open).collect::<Result<_, _>>()?;
     let udp = match syslog_udp {
@@ -416,6 +473,10 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     if let Some(l) = tcp {
         eprintln!("syslog on tcp://{}", l.local_addr()?);
         inputs.push(tokio::spawn(syslog::tcp(l, opts.clone(), ev_tx.clone(), m.clone(), stop.clone())));
+    }
+    if let Some((listener, config)) = webhook {
+        eprintln!("webhook on http://{}/ingest/{{source}}", listener.local_addr()?);
+        inputs.push(tokio::spawn(http::serve(listener, config, ev_tx.clone(), m.clone(), stop.clone())));
     }
     let state = args.state_dir.clone().unwrap_or_else(state_dir);
     for t in tails {
@@ -469,6 +530,22 @@ fn main() -> ExitCode {
             Command::Replay(a) => replay(a).await,
             Command::Run(a) => run(a).await,
             Command::Drain(c) => drain(c).await,
+            Command::Http(a) => {
+                run(RunArgs {
+                    common: a.common,
+                    interfaces: Vec::new(),
+                    bpf: None,
+                    snaplen: 65535,
+                    no_promisc: false,
+                    syslog_udp: None,
+                    syslog_tcp: None,
+                    tails: Vec::new(),
+                    http_listen: Some(a.listen),
+                    webhook: a.webhook,
+                    state_dir: a.state_dir,
+                })
+                .await
+            }
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

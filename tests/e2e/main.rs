@@ -23,4 +23,5 @@ mod metadata;
 mod sensor;
 mod support;
 mod web;
+mod webhook;
 mod workflow;

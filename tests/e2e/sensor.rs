@@ -33,7 +33,7 @@ fn scrape(port: u16) -> HashMap<String, f64> {
 }
 
 /// Wait until the metrics satisfy `ok` (or fail after `secs`, showing them).
-fn wait_for(port: u16, secs: u64, what: &str, ok: impl Fn(&HashMap<String, f64>) -> bool) -> HashMap<String, f64> {
+pub fn wait_for(port: u16, secs: u64, what: &str, ok: impl Fn(&HashMap<String, f64>) -> bool) -> HashMap<String, f64> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let m = scrape(port);
@@ -45,7 +45,7 @@ fn wait_for(port: u16, secs: u64, what: &str, ok: impl Fn(&HashMap<String, f64>)
     }
 }
 
-fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
+pub fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -59,7 +59,7 @@ fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
     }
 }
 
-fn stderr_of(child: Child) -> String {
+pub fn stderr_of(child: Child) -> String {
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -192,7 +192,7 @@ fn agent(moto: &Moto, dir: &Path, metrics: u16, udp: u16, tcp: u16, eve: &Path, 
         .unwrap()
 }
 
-fn terminate(child: &mut Child) {
+pub fn terminate(child: &mut Child) {
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
 }

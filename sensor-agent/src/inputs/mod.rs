@@ -2,6 +2,7 @@
 
 pub mod capture;
 pub mod events;
+pub mod http;
 pub mod live;
 pub mod logfile;
 pub mod syslog;

@@ -96,6 +96,8 @@ impl LogParser {
     /// quarantine. `json`, `stream-raw`, `text` and unknown types are
     /// detected from the line, and text that no parser claims becomes an
     /// event whose message is the line (the producer promised no format).
+    /// `json:NAME` is JSON that must parse as such, stored with source type
+    /// `NAME`.
     pub fn parse(
         &mut self,
         source_type: &str,
@@ -104,6 +106,12 @@ impl LogParser {
         line: &[u8],
     ) -> Result<Parsed, ParseError> {
         let line = trim_line(line);
+        // `json:NAME`: JSON events of a source named NAME (what the webhook
+        // ships for `/ingest/NAME`): parsed as JSON, stored as NAME.
+        let (source_type, named) = match source_type.strip_prefix("json:") {
+            Some(name) if !name.is_empty() => ("json", Some(name)),
+            _ => (source_type, None),
+        };
         let declared = match source_type {
             "syslog" | "zeek" | "suricata-eve" | "cef" => source_type,
             // The sensor calls JSON that is neither EVE nor Zeek `json`; look
@@ -138,6 +146,9 @@ impl LogParser {
         if declared == "text" {
             // A foreign or unknown source keeps its own name.
             row.source_type = source_type.to_string();
+        }
+        if let Some(name) = named {
+            row.source_type = name.to_string();
         }
         Ok(Parsed::Event(Box::new(row)))
     }

@@ -265,3 +265,22 @@ fn hostile_lines_never_panic() {
         }
     }
 }
+
+#[test]
+fn named_json_sources_parse_as_json_and_keep_their_name() {
+    let mut p = LogParser::new();
+    let ok = p.parse("json:github", "webhook", RECEIVED, br#"{"action":"push","sender":{"login":"x"}}"#).unwrap();
+    let Parsed::Event(row) = ok else { panic!("an event") };
+    assert_eq!(row.source_type, "github");
+    assert!(row.fields.as_deref().unwrap().contains("push"));
+    // Not JSON, or not an object: an error (quarantine), not a text event.
+    let e = p.parse("json:github", "webhook", RECEIVED, b"action=push").unwrap_err();
+    assert!(e.to_string().contains("not JSON"), "{e}");
+    let e = p.parse("json:github", "webhook", RECEIVED, b"[1,2]").unwrap_err();
+    assert!(e.to_string().contains("not a JSON object"), "{e}");
+    // An EVE record sent to a named source is still read as EVE.
+    let eve = br#"{"timestamp":"2024-01-01T00:00:00Z","event_type":"alert","src_ip":"10.0.0.1","dest_ip":"10.0.0.2"}"#;
+    let Parsed::Event(row) = p.parse("json:ids", "webhook", RECEIVED, eve).unwrap() else { panic!("an event") };
+    assert_eq!(row.source_type, "ids");
+    assert_eq!(row.src_ip.as_deref(), Some("10.0.0.1"));
+}
