@@ -237,7 +237,9 @@ fn every_function_binary_is_deployed_with_its_environment_and_permissions() {
         if src.contains("WebConfig::from_env") || web_function {
             wanted.extend(env_vars_read(&web_env));
         }
-        assert!(wanted.contains("OPENSOC_LAKE"), "{binary}: does not read OPENSOC_LAKE?");
+        // The webhook writes the stream and nothing else.
+        let stream_writer = src.contains("StreamSink");
+        assert!(wanted.contains("OPENSOC_LAKE") || stream_writer, "{binary}: does not read OPENSOC_LAKE?");
         for var in &wanted {
             assert!(
                 env_text.contains(&format!("{var} ="))
@@ -249,6 +251,14 @@ fn every_function_binary_is_deployed_with_its_environment_and_permissions() {
 
         // Permissions, by what the binary does.
         let grants = granted(statements.get(key).unwrap_or_else(|| panic!("no function_statements for {key}")));
+        if stream_writer {
+            assert!(allows(&grants, "kinesis:PutRecords", "aws_kinesis_stream"), "{key} cannot put records");
+            assert!(!allows(&grants, "s3:GetObject", "lake_objects"), "{key} needs no access to the lake");
+            assert!(env_text.contains("OPENSOC_STREAM"), "{key}: no stream in its environment");
+            let url = resources["aws_lambda_function_url"].to_string();
+            assert!(url.contains("NONE") && url.contains("webhook"), "{key}: its URL must take unsigned calls: {url}");
+            continue;
+        }
         assert!(allows(&grants, "s3:GetObject", "lake_objects"), "{key}: cannot read the lake");
         assert!(allows(&grants, "s3:ListBucket", "bucket_arn"), "{key}: cannot list the lake");
         if src.contains("KinesisEvent") {

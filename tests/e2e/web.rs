@@ -535,7 +535,7 @@ fn url_event(method: &str, path: &str, query: &str, body: Option<&str>, arn: Opt
     })
 }
 
-fn invoke(port: u16, event: &Value) -> Value {
+pub fn invoke(port: u16, event: &Value) -> Value {
     let r = post(
         &format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"),
         event.to_string().as_bytes(),
@@ -545,7 +545,7 @@ fn invoke(port: u16, event: &Value) -> Value {
     r.json()
 }
 
-fn body_of(resp: &Value) -> Vec<u8> {
+pub fn body_of(resp: &Value) -> Vec<u8> {
     use base64::Engine as _;
     let body = resp["body"].as_str().unwrap_or("");
     if resp["isBase64Encoded"].as_bool() == Some(true) {

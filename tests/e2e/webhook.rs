@@ -164,3 +164,62 @@ fn signed_webhook_events_land_in_logs_and_half_valid_bodies_quarantine_the_rest(
     assert_eq!(q[1]["raw"], "this is not json");
     assert!(q[1]["reason"].as_str().unwrap().contains("not JSON"), "{q:?}");
 }
+
+/// A function-URL event (payload format 2.0) carrying `body` base64-encoded.
+fn webhook_event(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Value {
+    use base64::Engine as _;
+    let mut h = json!({"host": "hook.lambda-url.us-east-1.on.aws", "x-forwarded-for": "198.51.100.7"});
+    for (k, v) in headers {
+        h[k.to_ascii_lowercase()] = json!(v);
+    }
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": h,
+        "requestContext": {"accountId": "anonymous", "apiId": "hook", "domainName": "hook.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "hook", "requestId": "r1", "routeKey": "$default", "stage": "$default",
+            "time": "23/Nov/2026:12:00:00 +0000", "timeEpoch": 1795435200000u64,
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7", "userAgent": "GitHub-Hookshot/1"}},
+        "body": base64::engine::general_purpose::STANDARD.encode(body), "isBase64Encoded": true,
+    })
+}
+
+#[test]
+fn the_webhook_function_puts_signed_events_on_the_stream_and_refuses_the_rest() {
+    use crate::lambda::Function;
+    use crate::web::{body_of, invoke};
+    let moto = Moto::start();
+    moto.stream_and_bucket("whf", "lake-whf", 1);
+    let dir = tempdir();
+    let lake = "s3://lake-whf/lake";
+    let f = Function::start_bin(
+        &moto,
+        "opensoc-webhook",
+        lake,
+        &[("OPENSOC_STREAM", "whf"), ("OPENSOC_WEBHOOK_SECRET", SECRET), ("OPENSOC_WEBHOOK_MAX_BODY_KIB", "64")],
+        dir.path(),
+    );
+    let events: String = (0..7).map(|i| format!("{{\"event\":\"login\",\"user\":\"u{i}\"}}\n")).collect();
+    let body = gzip(events.as_bytes());
+    let sig = openssl_signature(&body);
+    let ok = invoke(
+        f.port,
+        &webhook_event("/ingest/okta", &[("content-encoding", "gzip"), ("x-opensoc-signature", &sig)], &body),
+    );
+    assert_eq!(ok["statusCode"], 200, "{ok}");
+    let answer: Value = serde_json::from_slice(&body_of(&ok)).unwrap();
+    assert_eq!((answer["accepted"].as_u64(), answer["quarantined"].as_u64()), (Some(7), Some(0)), "{answer}");
+    for (headers, body, status) in [
+        (vec![], events.as_bytes().to_vec(), 401),
+        (vec![("x-opensoc-signature", sig.as_str())], b"{\"event\":\"forged\"}".to_vec(), 401),
+        (vec![("authorization", "Bearer wh-test-secret-0123456789")], vec![b'{'; 70 << 10], 413),
+    ] {
+        let r = invoke(f.port, &webhook_event("/ingest/okta", &headers, &body));
+        assert_eq!(r["statusCode"], status, "{r}");
+    }
+    // Through the stream and the event source mapping into the lake.
+    let out = run(&mut moto.esm("whf", lake, dir.path()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = moto.query(lake, "SELECT source_type, origin, count(*) AS n FROM logs GROUP BY 1, 2");
+    assert_eq!(rows, vec![json!({"source_type": "okta", "origin": "http:198.51.100.7", "n": 7})]);
+    let log = std::fs::read_to_string(&f.log).unwrap_or_default();
+    assert!(log.lines().any(|l| l.starts_with('{') && l.contains("webhook events accepted")), "JSON logs: {log}");
+}

@@ -175,6 +175,29 @@ resource "aws_lambda_permission" "url" {
   function_url_auth_type = "AWS_IAM"
 }
 
+# The webhook over HTTPS for producers that cannot sign SigV4 (GitHub, SaaS
+# audit feeds): the function checks the shared secret or the body's
+# HMAC-SHA256 signature before it reads or stores anything.
+resource "aws_lambda_function_url" "webhook" {
+  #checkov:skip=CKV_AWS_258:Webhook producers cannot sign SigV4; every request is authenticated by the function (HMAC-SHA256 of the body or the shared secret, constant-time) before anything is read or stored.
+  count = contains(keys(local.deployed), "webhook") ? 1 : 0
+
+  function_name      = aws_lambda_function.this["webhook"].function_name
+  authorization_type = "NONE"
+  invoke_mode        = "BUFFERED"
+}
+
+resource "aws_lambda_permission" "webhook_url" {
+  #checkov:skip=CKV_AWS_301:The webhook URL is public by design (see aws_lambda_function_url.webhook); the permission allows only InvokeFunctionUrl with auth type NONE.
+  count = length(aws_lambda_function_url.webhook)
+
+  statement_id           = "webhook-url"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.this["webhook"].function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
+}
+
 # Function URLs created since October 2025 also need lambda:InvokeFunction
 # for the caller (limited here to calls made through the URL).
 resource "aws_lambda_permission" "url_invoke" {

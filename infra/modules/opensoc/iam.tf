@@ -65,6 +65,10 @@ locals {
       { sid = "ListTheLake", actions = ["s3:ListBucket"], resources = [local.bucket_arn], prefixes = [local.prefix.lake] },
       { sid = "KeepFailedRuns", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.dead_letters.arn], prefixes = [] },
     ]
+    webhook = [
+      { sid = "PutEventsOnTheStream", actions = ["kinesis:PutRecords", "kinesis:PutRecord"], resources = [aws_kinesis_stream.this.arn], prefixes = [] },
+      { sid = "KeepFailedRuns", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.dead_letters.arn], prefixes = [] },
+    ]
     carve = [
       { sid = "ReadTheLake", actions = ["s3:GetObject"], resources = [local.lake_objects], prefixes = [] },
       { sid = "AppendTheCarveAudit", actions = ["s3:PutObject"], resources = [local.carve_audit_objs], prefixes = [] },

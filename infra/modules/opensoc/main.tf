@@ -92,8 +92,29 @@ locals {
       timeout     = 120
       env         = merge(local.common_env, local.web_env)
     }
+    # The webhook never touches the lake: events go onto the stream, and
+    # reach the lake through ingest like every other log line.
+    webhook = {
+      binary      = "opensoc-webhook"
+      description = "OpenSOC webhook: JSON events from any producer, checked by HMAC or shared secret, onto the stream"
+      timeout     = 30
+      env = merge(
+        var.log_level == null ? {} : { RUST_LOG = var.log_level },
+        {
+          OPENSOC_STREAM               = aws_kinesis_stream.this.name
+          OPENSOC_WEBHOOK_SECRET       = var.webhook_secret == null ? "" : var.webhook_secret
+          OPENSOC_WEBHOOK_MAX_BODY_KIB = tostring(var.webhook_max_body_kib)
+          OPENSOC_WEBHOOK_NAME         = "${var.name}-webhook"
+        },
+      )
+    }
   }
-  deployed = { for k, f in local.functions : k => f if fileexists("${var.artifacts_dir}/${f.binary}.zip") }
+  # A function is deployed when its zip is in artifacts_dir (the webhook
+  # also needs its secret).
+  deployed = {
+    for k, f in local.functions : k => f
+    if fileexists("${var.artifacts_dir}/${f.binary}.zip") && (k != "webhook" || var.webhook_secret != null)
+  }
 
   # The functions reached over HTTPS (function URLs with AWS_IAM auth).
   url_functions = toset([for k in ["query", "carve"] : k if contains(keys(local.deployed), k)])

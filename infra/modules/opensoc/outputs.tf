@@ -34,7 +34,7 @@ output "kms_key_arn" {
 }
 
 output "function_names" {
-  description = "Deployed function names by role (ingest, maintain, and query / carve when their zips were packaged)."
+  description = "Deployed function names by role (ingest, maintain, and query / carve / webhook when their zips were packaged)."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
 
@@ -46,6 +46,11 @@ output "function_arns" {
 output "function_urls" {
   description = "HTTPS endpoints of query and carve (AWS_IAM auth: sign requests with SigV4, service lambda), by function."
   value       = { for k, u in aws_lambda_function_url.this : k => u.function_url }
+}
+
+output "webhook_url" {
+  description = "The webhook's HTTPS endpoint (POST {url}ingest/SOURCE with the shared secret or an HMAC signature), or null when the webhook is not deployed."
+  value       = length(aws_lambda_function_url.webhook) > 0 ? aws_lambda_function_url.webhook[0].function_url : null
 }
 
 output "sensor_policy_arn" {

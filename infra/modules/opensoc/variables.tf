@@ -20,7 +20,7 @@ variable "tags" {
 }
 
 variable "artifacts_dir" {
-  description = "Folder holding the Lambda zips that scripts/package writes (opensoc-ingest.zip, opensoc-maintain.zip, and opensoc-query.zip / opensoc-carve.zip when those functions are built). A function whose zip is absent is not deployed, except ingest and maintain, which are required."
+  description = "Folder holding the Lambda zips that scripts/package writes (opensoc-ingest.zip, opensoc-maintain.zip, and opensoc-query.zip / opensoc-carve.zip / opensoc-webhook.zip when those functions are built). A function whose zip is absent is not deployed, except ingest and maintain, which are required."
   type        = string
 
   validation {
@@ -357,18 +357,19 @@ variable "intel_bucket_arns" {
 # ---------------------------------------------------------------------------
 
 variable "memory_mb" {
-  description = "Memory of each function in MB, by function (ingest, maintain, query, carve). CPU grows with memory: ingest at 3008 MB gets two vCPUs."
+  description = "Memory of each function in MB, by function (ingest, maintain, query, carve, webhook). CPU grows with memory: ingest at 3008 MB gets two vCPUs."
   type        = map(number)
   default = {
     ingest   = 3008
     maintain = 4096
     query    = 4096
     carve    = 2048
+    webhook  = 512
   }
 
   validation {
-    condition     = alltrue([for f, m in var.memory_mb : contains(["ingest", "maintain", "query", "carve"], f) && m >= 512 && m <= 10240])
-    error_message = "memory_mb keys must be ingest, maintain, query or carve, and values between 512 and 10240 MB (the Delta and DataFusion stack needs at least 512)."
+    condition     = alltrue([for f, m in var.memory_mb : contains(["ingest", "maintain", "query", "carve", "webhook"], f) && m >= 512 && m <= 10240])
+    error_message = "memory_mb keys must be ingest, maintain, query, carve or webhook, and values between 512 and 10240 MB (the Delta and DataFusion stack needs at least 512)."
   }
 }
 
@@ -380,11 +381,35 @@ variable "reserved_concurrency" {
     maintain = 2
     query    = 20
     carve    = 10
+    webhook  = 20
   }
 
   validation {
-    condition     = alltrue([for f, c in var.reserved_concurrency : contains(["ingest", "maintain", "query", "carve"], f) && c >= -1])
-    error_message = "reserved_concurrency keys must be ingest, maintain, query or carve, and values -1 (unreserved) or more."
+    condition     = alltrue([for f, c in var.reserved_concurrency : contains(["ingest", "maintain", "query", "carve", "webhook"], f) && c >= -1])
+    error_message = "reserved_concurrency keys must be ingest, maintain, query, carve or webhook, and values -1 (unreserved) or more."
+  }
+}
+
+variable "webhook_secret" {
+  description = "Shared secret of the webhook function (at least 16 characters): producers send it as a bearer token or sign bodies with it (HMAC-SHA256). Null leaves the webhook undeployed. Stored encrypted with the module's KMS key in the function's environment."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.webhook_secret == null ? true : length(var.webhook_secret) >= 16
+    error_message = "webhook_secret must be at least 16 characters (or null to leave the webhook out)."
+  }
+}
+
+variable "webhook_max_body_kib" {
+  description = "Largest webhook request body in KiB (1 to 6000: a function URL takes at most 6 MB); gzip bodies may decompress to 8 times this."
+  type        = number
+  default     = 6000
+
+  validation {
+    condition     = var.webhook_max_body_kib >= 1 && var.webhook_max_body_kib <= 6000 && floor(var.webhook_max_body_kib) == var.webhook_max_body_kib
+    error_message = "webhook_max_body_kib must be a whole number from 1 to 6000."
   }
 }
 
