@@ -5,6 +5,7 @@ mod carve;
 mod config;
 mod demo;
 mod esm;
+mod export;
 mod ingest;
 mod intel;
 mod maintain;
@@ -183,6 +184,9 @@ pub enum Command {
     /// Show the columns of the lake's tables, or write the Glue catalog
     /// document the Terraform module reads (`--format glue`).
     Schema(schema::SchemaArgs),
+    /// Export the lake for other tools: `export ocsf` writes OCSF 1.3
+    /// Parquet for Amazon Security Lake, incrementally.
+    Export(export::ExportArgs),
 }
 
 /// Set up logging on stderr.
@@ -219,5 +223,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Maintain(a) => maintain::run(a, &config).await,
         Command::Serve(a) => serve::run(a, &config).await,
         Command::Schema(a) => schema::run(a),
+        Command::Export(a) => export::run(a, &config).await,
     }
 }

@@ -14,6 +14,7 @@ mod lake;
 mod location;
 pub mod logs;
 pub mod maintain;
+pub mod ocsf;
 pub mod output;
 pub mod scan;
 pub mod sql;

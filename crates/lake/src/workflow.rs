@@ -23,6 +23,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Committed, Lake, LakeError};
 
+/// The SQL of a finding's id over the `findings` columns: the first 16 hex
+/// digits of an MD5 over what makes a finding unique (time, rule,
+/// indicator, flow and endpoints). Findings have no stored id, so any
+/// engine reading the lake can compute it; `finding_events` rows, the API
+/// and the OCSF export (`finding_info.uid`) all use it.
+pub const FINDING_ID_SQL: &str = "substr(md5(concat_ws('|', CAST(time_ns AS VARCHAR), rule, indicator, \
+     coalesce(community_id, ''), coalesce(src_ip, ''), coalesce(dst_ip, ''))), 1, 16)";
+
 /// The statuses a finding moves through; a finding with no status event is `new`.
 pub const STATUSES: [&str; 5] = ["new", "acknowledged", "in_progress", "closed_true_positive", "closed_false_positive"];
 

@@ -27,9 +27,8 @@ use crate::query::params_error;
 use crate::sql_text::given;
 use crate::{ApiError, AppState, sql_text};
 
-/// The SQL of a finding's id.
-pub const FINDING_ID_SQL: &str = "substr(md5(concat_ws('|', CAST(time_ns AS VARCHAR), rule, indicator, \
-     coalesce(community_id, ''), coalesce(src_ip, ''), coalesce(dst_ip, ''))), 1, 16)";
+/// The SQL of a finding's id (defined beside the workflow rows keyed on it).
+pub use opensoc_lake::workflow::FINDING_ID_SQL;
 
 /// Severities, lowest first.
 pub const SEVERITIES: [&str; 4] = ["Low", "Medium", "High", "Critical"];
