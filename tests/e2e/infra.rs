@@ -209,6 +209,7 @@ fn every_function_binary_is_deployed_with_its_environment_and_permissions() {
     let statements = locals["function_statements"].as_object().expect("local.function_statements");
     let common_env = locals["common_env"].as_str().unwrap_or_default().to_string();
     let resources = blocks(&files, "resource");
+    let data = blocks(&files, "data");
     let lake_fn = std::fs::read_to_string(repo().join("crates/lake/src/function.rs")).unwrap();
     let web_env = std::fs::read_to_string(repo().join("crates/web/src/env.rs")).unwrap();
 
@@ -283,6 +284,15 @@ fn every_function_binary_is_deployed_with_its_environment_and_permissions() {
             }
             let schedules = locals["schedules"].to_string();
             assert!(schedules.contains("maintain"), "{key}: no maintenance schedule");
+        }
+        if src.contains("ocsf::export") {
+            let schedules = locals["schedules"].to_string();
+            assert!(schedules.contains("ocsf-export"), "{key} exports OCSF but has no schedule for it");
+            let policy = data["aws_iam_policy_document"]["ocsf_export"].to_string();
+            assert!(
+                policy.contains("s3:PutObject") && policy.contains("ocsf_export_objs"),
+                "{key} exports OCSF but may not write it: {policy}"
+            );
         }
         if src.contains("Role::Carve") {
             assert!(allows(&grants, "s3:PutObject", "carve_audit"), "{key} carves but cannot append the carve audit");

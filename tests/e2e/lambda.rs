@@ -203,7 +203,12 @@ fn the_maintain_function_syncs_intel_and_compacts_under_a_lambda_emulator() {
         &moto,
         "opensoc-maintain",
         lake,
-        &[("OPENSOC_INTEL_FEEDS", feeds), ("OPENSOC_RETENTION", keep)],
+        &[
+            ("OPENSOC_INTEL_FEEDS", feeds),
+            ("OPENSOC_RETENTION", keep),
+            ("OPENSOC_OCSF_EXPORT", "s3://lake-m/ext/opensoc/"),
+            ("OPENSOC_ACCOUNT_ID", "123456789012"),
+        ],
         dir.path(),
     );
     let (resp, err) =
@@ -225,6 +230,19 @@ fn the_maintain_function_syncs_intel_and_compacts_under_a_lambda_emulator() {
     assert_eq!(err, None, "{resp}");
     assert_eq!(resp["intel"][0]["status"], "unchanged");
     assert_eq!(resp["tables"].as_array().unwrap().len(), opensoc_schemas::Table::ALL.len(), "every table");
+    // The OCSF export task (also part of the scheduled run above, so
+    // nothing is new now); the objects are there, one folder per class.
+    assert_eq!(resp["ocsf"].as_array().map(Vec::len), Some(4), "{resp}");
+    let flows_rows = resp["ocsf"][0]["rows"].as_u64().unwrap();
+    assert_eq!(Some(flows_rows), moto.query(lake, "SELECT count(*) AS n FROM flows")[0]["n"].as_u64());
+    let (resp, err) = invoke(&function, serde_json::json!({"tasks": ["ocsf-export"]}));
+    assert_eq!(err, None, "{resp}");
+    assert!(resp["ocsf"].as_array().unwrap().iter().all(|c| c["rows"] == 0), "nothing new: {resp}");
+    assert!(
+        moto.s3_objects("lake-m", "ext/opensoc/network_activity/region=us-east-1/accountId=123456789012/eventDay=")
+            .len()
+            >= 1
+    );
     // A task it does not know is a function error, naming it.
     let (resp, err) = invoke(&function, serde_json::json!({"tasks": ["defrag"]}));
     assert_eq!(err.as_deref(), Some("BadRequest"), "{resp}");

@@ -5,7 +5,8 @@
 //! The event (an EventBridge schedule's input, or any invocation) may name
 //! the tasks: `{"tasks": ["intel-sync"]}` for a frequent feed refresh,
 //! `{"tasks": ["maintain"], "tables": ["flows", "packets"]}` for the nightly
-//! run. Without `tasks` (e.g. a bare `Scheduled Event`), both run.
+//! run, `{"tasks": ["ocsf-export"]}` for the hourly OCSF export. Without
+//! `tasks` (e.g. a bare `Scheduled Event`), all that are configured run.
 //!
 //! Environment:
 //! - `OPENSOC_LAKE` (required): the lake root, e.g. `s3://bucket/lake`;
@@ -16,6 +17,9 @@
 //! - `OPENSOC_VACUUM_HOURS` (default 168), `OPENSOC_TARGET_FILE_MIB` (128),
 //!   `OPENSOC_ZORDER_MAX_MIB` (2048: larger flows/packets partitions are
 //!   bin-packed, not Z-ordered, to fit the function's memory);
+//! - `OPENSOC_OCSF_EXPORT`: where the OCSF export writes
+//!   (`s3://BUCKET/ext/SOURCE/`; empty: no export), with `AWS_REGION` and
+//!   `OPENSOC_ACCOUNT_ID` as its partitions;
 //! - the AWS SDK's standard variables; `RUST_LOG`. Logs are JSON lines.
 
 use std::sync::Arc;
@@ -30,7 +34,7 @@ use serde::{Deserialize, Serialize};
 /// What an invocation asks for.
 #[derive(Debug, Default, Deserialize)]
 struct Request {
-    /// `maintain`, `intel-sync`; both when absent.
+    /// `maintain`, `intel-sync`, `ocsf-export`; all configured when absent.
     tasks: Option<Vec<String>>,
     /// Tables to maintain (default: all).
     #[serde(default)]
@@ -42,12 +46,14 @@ struct Request {
 struct Response {
     intel: Vec<FeedSync>,
     tables: Vec<TableReport>,
+    ocsf: Vec<opensoc_lake::ocsf::ClassReport>,
 }
 
 struct Settings {
     lake: Lake,
     feeds: Vec<Feed>,
     opts: MaintainOptions,
+    ocsf: Option<opensoc_lake::ocsf::ExportOptions>,
 }
 
 /// A failed invocation, with an error type that says which kind.
@@ -59,11 +65,20 @@ fn failure(error_type: &str, message: impl std::fmt::Display) -> Diagnostic {
 async fn handler(settings: Arc<Settings>, event: LambdaEvent<serde_json::Value>) -> Result<Response, Diagnostic> {
     // A scheduled event's own fields are ignored; only ours are read.
     let request: Request = serde_json::from_value(event.payload).unwrap_or_default();
-    let tasks = request.tasks.unwrap_or_else(|| vec!["intel-sync".into(), "maintain".into()]);
-    if let Some(bad) = tasks.iter().find(|t| !matches!(t.as_str(), "maintain" | "intel-sync")) {
-        return Err(failure("BadRequest", format!("unknown task {bad:?}: the tasks are maintain and intel-sync")));
+    let tasks = request.tasks.unwrap_or_else(|| {
+        let mut all = vec!["intel-sync".to_string(), "maintain".to_string()];
+        if settings.ocsf.is_some() {
+            all.push("ocsf-export".into());
+        }
+        all
+    });
+    if let Some(bad) = tasks.iter().find(|t| !matches!(t.as_str(), "maintain" | "intel-sync" | "ocsf-export")) {
+        return Err(failure(
+            "BadRequest",
+            format!("unknown task {bad:?}: the tasks are maintain, intel-sync and ocsf-export"),
+        ));
     }
-    let mut response = Response { intel: Vec::new(), tables: Vec::new() };
+    let mut response = Response { intel: Vec::new(), tables: Vec::new(), ocsf: Vec::new() };
     if tasks.iter().any(|t| t == "intel-sync") {
         response.intel = sync(&settings.lake, &settings.feeds).await.map_err(|e| failure("LakeError", e))?;
         for f in &response.intel {
@@ -94,6 +109,12 @@ async fn handler(settings: Arc<Settings>, event: LambdaEvent<serde_json::Value>)
                 "table maintained"
             );
         }
+    }
+    if tasks.iter().any(|t| t == "ocsf-export") {
+        let Some(o) = &settings.ocsf else {
+            return Err(failure("BadRequest", "ocsf-export: OPENSOC_OCSF_EXPORT is not set"));
+        };
+        response.ocsf = opensoc_lake::ocsf::export(&settings.lake, o).await.map_err(|e| failure("ExportError", e))?;
     }
     Ok(response)
 }
@@ -128,6 +149,17 @@ async fn main() -> Result<(), Error> {
     if let Some(m) = number("OPENSOC_ZORDER_MAX_MIB")? {
         opts.zorder_max_partition_bytes = m << 20;
     }
-    let settings = Arc::new(Settings { lake, feeds, opts });
+    let ocsf = match std::env::var("OPENSOC_OCSF_EXPORT") {
+        Ok(to) if !to.trim().is_empty() => Some(opensoc_lake::ocsf::ExportOptions {
+            to: to.trim().to_string(),
+            region: std::env::var("AWS_REGION").context("AWS_REGION (the OCSF export's region= partition)")?,
+            account_id: std::env::var("OPENSOC_ACCOUNT_ID")
+                .context("OPENSOC_ACCOUNT_ID (the OCSF export's accountId= partition)")?,
+            classes: opensoc_lake::ocsf::CLASSES.to_vec(),
+            full: false,
+        }),
+        _ => None,
+    };
+    let settings = Arc::new(Settings { lake, feeds, opts, ocsf });
     lambda_runtime::run(service_fn(move |ev| handler(settings.clone(), ev))).await
 }

@@ -37,6 +37,8 @@ locals {
   intel_objects    = "${local.bucket_arn}/${local.prefix.intel}*"
   carve_audit_objs = "${local.bucket_arn}/${local.prefix.lake}carve_audit/*"
   workflow_objs    = "${local.bucket_arn}/${local.prefix.lake}finding_events/*"
+  # The OCSF export's destination (e.g. Security Lake's custom-source prefix).
+  ocsf_export_objs = var.ocsf_export_uri == null ? [] : ["arn:aws:s3:::${trimsuffix(trimprefix(var.ocsf_export_uri, "s3://"), "/")}/*"]
   delta_log_objs   = "${local.bucket_arn}/${local.prefix.lake}*/_delta_log/*"
 
   # What each function may do, as policy statements (sid, actions,
@@ -161,4 +163,25 @@ resource "aws_iam_policy" "sensor" {
   description = "OpenSOC sensor: write the ${var.name} stream and claim-check segments"
   policy      = data.aws_iam_policy_document.sensor.json
   tags        = local.tags
+}
+
+# The OCSF export, when configured: the maintain role writes the export and
+# reads back its own state file, under the destination prefix only.
+data "aws_iam_policy_document" "ocsf_export" {
+  count = length(local.ocsf_export_objs) > 0 && contains(keys(local.deployed), "maintain") ? 1 : 0
+
+  statement {
+    sid       = "WriteTheOcsfExport"
+    effect    = "Allow"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = local.ocsf_export_objs
+  }
+}
+
+resource "aws_iam_role_policy" "ocsf_export" {
+  count = length(data.aws_iam_policy_document.ocsf_export)
+
+  name   = "${var.name}-maintain-ocsf-export"
+  role   = aws_iam_role.function["maintain"].id
+  policy = data.aws_iam_policy_document.ocsf_export[0].json
 }

@@ -78,6 +78,8 @@ locals {
         OPENSOC_VACUUM_HOURS    = tostring(var.vacuum_hours)
         OPENSOC_TARGET_FILE_MIB = tostring(var.target_file_mib)
         OPENSOC_ZORDER_MAX_MIB  = tostring(var.zorder_max_partition_mib)
+        OPENSOC_OCSF_EXPORT     = var.ocsf_export_uri == null ? "" : var.ocsf_export_uri
+        OPENSOC_ACCOUNT_ID      = local.account
       })
     }
     query = {

@@ -18,6 +18,13 @@ locals {
         input       = { tasks = ["intel-sync"] }
       }
     },
+    var.ocsf_export_uri == null ? {} : {
+      ocsf-export = {
+        expression  = var.ocsf_export_schedule
+        description = "OpenSOC ${var.name}: OCSF export of what is new in the lake"
+        input       = { tasks = ["ocsf-export"] }
+      }
+    },
   )
 }
 

@@ -531,3 +531,25 @@ variable "enable_catalog" {
   type        = bool
   default     = true
 }
+
+variable "ocsf_export_uri" {
+  description = "Where the maintain function writes the OCSF 1.3 export of the lake (Amazon Security Lake custom-source location, s3://BUCKET/ext/SOURCE/), one folder per class; null turns the export off. The role gets s3:GetObject and s3:PutObject under it (grant the bucket's KMS key separately if it has one)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ocsf_export_uri == null ? true : can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", var.ocsf_export_uri))
+    error_message = "ocsf_export_uri must be an s3://BUCKET/PREFIX/ URI (or null)."
+  }
+}
+
+variable "ocsf_export_schedule" {
+  description = "EventBridge schedule of the OCSF export (each run exports what was committed since the last)."
+  type        = string
+  default     = "rate(1 hour)"
+
+  validation {
+    condition     = can(regex("^(cron\\([^)]+\\)|rate\\([0-9]+ (minute|minutes|hour|hours|day|days)\\))$", var.ocsf_export_schedule))
+    error_message = "ocsf_export_schedule must be an EventBridge rate(...) or cron(...) expression."
+  }
+}

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListBuilder, StringArray, StructBuilder};
 use deltalake::arrow::array::{Int64Builder, StringBuilder};
+use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Fields, Schema};
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::datasource::MemTable;
@@ -281,9 +282,13 @@ fn dns_answers(batch: RecordBatch) -> Result<RecordBatch, String> {
             b.append(false);
             continue;
         }
-        let values = answers.value(row);
+        // Files rewritten by compaction may hold string views: cast first.
+        let values = cast(&answers.value(row), &DataType::Utf8).map_err(|e| e.to_string())?;
         let values = values.as_any().downcast_ref::<StringArray>().ok_or("answers are not text")?;
-        let row_ttls = (!ttls.is_null(row)).then(|| ttls.value(row));
+        let row_ttls = match (!ttls.is_null(row)).then(|| ttls.value(row)) {
+            Some(t) => Some(cast(&t, &DataType::Int64).map_err(|e| e.to_string())?),
+            None => None,
+        };
         let row_ttls = row_ttls.as_ref().and_then(|t| t.as_any().downcast_ref::<Int64Array>().cloned());
         for i in 0..values.len() {
             let s = b.values();
@@ -335,11 +340,7 @@ fn plain_strings(batch: RecordBatch) -> Result<RecordBatch, String> {
     let mut columns = Vec::new();
     for (f, c) in schema.fields().iter().zip(batch.columns()) {
         let t = without_views(f.data_type());
-        let c = if &t == f.data_type() {
-            c.clone()
-        } else {
-            deltalake::arrow::compute::cast(c, &t).map_err(|e| format!("{}: {e}", f.name()))?
-        };
+        let c = if &t == f.data_type() { c.clone() } else { cast(c, &t).map_err(|e| format!("{}: {e}", f.name()))? };
         fields.push(f.as_ref().clone().with_data_type(t));
         columns.push(c);
     }
