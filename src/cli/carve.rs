@@ -90,7 +90,9 @@ pub async fn run(args: CarveArgs, config: &Config) -> anyhow::Result<u8> {
         return Ok(exit::USAGE);
     }
     let location = LakeLocation::parse_existing(&config.lake(args.lake.lake.as_deref())?)?;
-    let lake = Lake::open_existing(location).await.context("opening the lake")?;
+    // Only the packets table is read (the audit row opens carve_audit).
+    let lake =
+        Lake::open_existing_tables(location, &[opensoc_schemas::Table::Packets]).await.context("opening the lake")?;
     let engine = SqlEngine::new(&lake).await?;
     let format = match args.output_format {
         OutFormat::Auto => CarveFormat::Auto,

@@ -91,14 +91,22 @@ impl Lake {
 
     /// Open an existing lake for reading; tables that do not exist are skipped.
     pub async fn open_existing(location: LakeLocation) -> Result<Self, LakeError> {
+        Lake::open_existing_tables(location, &Table::ALL).await
+    }
+
+    /// Open only `tables` of an existing lake (the others are not read:
+    /// on an object store each table costs a log listing and reads), all at
+    /// once; tables that do not exist are skipped.
+    pub async fn open_existing_tables(location: LakeLocation, tables: &[Table]) -> Result<Self, LakeError> {
         let lake = Lake::unopened(location);
-        for t in Table::ALL {
-            if let Some(dir) = lake.local_table_dir(t)
-                && !dir.join("_delta_log").is_dir()
-            {
-                continue;
-            }
-            let table = lake.load(t).await?;
+        let wanted: Vec<Table> = tables
+            .iter()
+            .copied()
+            .filter(|t| lake.local_table_dir(*t).is_none_or(|dir| dir.join("_delta_log").is_dir()))
+            .collect();
+        let loaded = futures::future::join_all(wanted.iter().map(|t| lake.load(*t))).await;
+        for (t, table) in wanted.into_iter().zip(loaded) {
+            let table = table?;
             if table.version().is_some() {
                 lake.tables.lock().await.insert(t, table);
             }

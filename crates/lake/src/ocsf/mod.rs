@@ -347,13 +347,45 @@ fn plain_strings(batch: RecordBatch) -> Result<RecordBatch, String> {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
 
+/// `batch` in `target`'s schema: columns by name, cast where the type is
+/// spelled differently, nulls for a column an older file lacks.
+fn conform(batch: &RecordBatch, target: &Arc<Schema>) -> Result<RecordBatch, String> {
+    let mut columns = Vec::with_capacity(target.fields().len());
+    for f in target.fields() {
+        let c = match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => c.clone(),
+            Some(c) => cast(c, f.data_type()).map_err(|e| format!("{}: {e}", f.name()))?,
+            None => deltalake::arrow::array::new_null_array(f.data_type(), batch.num_rows()),
+        };
+        columns.push(c);
+    }
+    RecordBatch::try_new(target.clone(), columns).map_err(|e| e.to_string())
+}
+
 /// Map `rows` of `class.table` to the class, sorted by day then time.
 async fn map(class: &OcsfClass, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, ExportError> {
     let table = class.table.name();
     let err = |e: &dyn std::fmt::Display| ExportError::Map { table: table.into(), reason: e.to_string() };
-    let Some(first) = rows.first() else { return Ok(Vec::new()) };
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Files of one table may differ in how they spell a type (compaction
+    // writes string views, older files plain strings): one schema, the
+    // table's own, for all of them.
+    let schema = class.table.schema();
+    // Every column nullable: a required column's nulls would have failed
+    // the table's own write; what matters here is one schema.
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name() != opensoc_schemas::PARTITION_COLUMN)
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let target = Arc::new(Schema::new(fields));
+    let rows =
+        rows.into_iter().map(|b| conform(&b, &target)).collect::<Result<Vec<_>, String>>().map_err(|e| err(&e))?;
     let ctx = SessionContext::new();
-    let mem = MemTable::try_new(first.schema(), vec![rows]).map_err(|e| err(&e))?;
+    let mem = MemTable::try_new(target, vec![rows]).map_err(|e| err(&e))?;
     ctx.register_table("src", Arc::new(mem)).map_err(|e| err(&e))?;
     let sql = format!("SELECT * FROM ({}) ORDER BY event_day, time", classes::sql(class));
     let batches = ctx.sql(&sql).await.map_err(|e| err(&e))?.collect().await.map_err(|e| err(&e))?;
@@ -500,6 +532,25 @@ pub async fn export(lake: &Lake, o: &ExportOptions) -> Result<Vec<ClassReport>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_that_spell_types_differently_conform_to_one_schema() {
+        use deltalake::arrow::array::StringViewArray;
+        let target = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Utf8, true),
+            Field::new("b", DataType::Int64, true),
+        ]));
+        // A compacted file: a string view, and no column b.
+        let view = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8View, false)])),
+            vec![Arc::new(StringViewArray::from(vec!["x", "y"]))],
+        )
+        .unwrap();
+        let c = conform(&view, &target).unwrap();
+        assert_eq!(c.schema(), target);
+        assert_eq!(c.column(0).as_string::<i32>().value(1), "y");
+        assert_eq!(c.column(1).null_count(), 2);
+    }
 
     #[test]
     fn partitions_are_checked() {
