@@ -536,10 +536,8 @@ mod tests {
     #[test]
     fn files_that_spell_types_differently_conform_to_one_schema() {
         use deltalake::arrow::array::StringViewArray;
-        let target = Arc::new(Schema::new(vec![
-            Field::new("a", DataType::Utf8, true),
-            Field::new("b", DataType::Int64, true),
-        ]));
+        let target =
+            Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, true), Field::new("b", DataType::Int64, true)]));
         // A compacted file: a string view, and no column b.
         let view = RecordBatch::try_new(
             Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8View, false)])),
