@@ -169,6 +169,43 @@ fn source_of(path_source: Option<&str>, headers: &HeaderMap) -> Result<String, S
     }
 }
 
+/// Bytes of an oversized body read and dropped after the limit is passed,
+/// and for how long: a client still sending then gets the 413 instead of a
+/// connection reset (the "lingering close" of nginx and Apache).
+const LINGER_BYTES: usize = 64 << 20;
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+enum BodyRead {
+    TooLarge,
+    Failed(String),
+}
+
+/// The body, at most `limit` bytes; past it, the rest is drained (within
+/// [`LINGER_BYTES`] and [`LINGER`]) and the body refused.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Vec<u8>, BodyRead> {
+    use futures::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| BodyRead::Failed(e.to_string()))?;
+        if buf.len() + chunk.len() > limit {
+            let drain = async {
+                let mut drained = 0;
+                while let Some(Ok(c)) = stream.next().await {
+                    drained += c.len();
+                    if drained > LINGER_BYTES {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(LINGER, drain).await;
+            return Err(BodyRead::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
 async fn ingest(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let path_source = req.uri().path().strip_prefix("/ingest/").map(str::to_string);
     let origin = origin_of(&req);
@@ -177,14 +214,15 @@ async fn ingest(State(state): State<Arc<AppState>>, req: Request) -> Response {
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let raw = match axum::body::to_bytes(body, state.config.max_body_bytes).await {
+    let raw = match read_body(body, state.config.max_body_bytes).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(BodyRead::TooLarge) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the body is over the limit of {} bytes", state.config.max_body_bytes),
             );
         }
+        Err(BodyRead::Failed(e)) => return error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")),
     };
     // Authenticate before reading anything out of the body.
     if let Err(e) = state.config.secret.verify(&parts.headers, &raw) {
