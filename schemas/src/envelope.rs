@@ -43,6 +43,13 @@ pub const MAGIC: [u8; 4] = *b"OSOC";
 pub const VERSION: u8 = 1;
 /// The largest record Kinesis takes (1 MiB).
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// How many bytes of log lines to put in one record of at most
+/// `max_record` bytes: room is left for the header and for zstd's worst
+/// case on incompressible text.
+pub fn log_payload_budget(max_record: usize) -> usize {
+    max_record - 4096 - max_record / 64
+}
+
 /// The largest payload a record may declare once decompressed.
 pub const MAX_PAYLOAD_BYTES: usize = 64 << 20;
 /// The largest record a claim check may name (a segment in S3).

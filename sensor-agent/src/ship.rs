@@ -132,8 +132,7 @@ impl Shipper {
         let now = now_ns();
         let mut out = Vec::new();
         let mut payload = Vec::new();
-        // Leave room for the header and for zstd's worst case on incompressible text.
-        let budget = self.max_record - 4096 - self.max_record / 64;
+        let budget = envelope::log_payload_budget(self.max_record);
         let zeek = source_type == "zeek";
         let mut headers = self.zeek_headers.lock().unwrap_or_else(|p| p.into_inner());
         // Origins whose header this record already carries.

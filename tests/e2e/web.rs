@@ -116,11 +116,11 @@ impl Reply {
     }
 }
 
-pub fn agent() -> ureq::Agent {
+fn agent() -> ureq::Agent {
     ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build())
 }
 
-pub fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
     let mut r = r.expect("an HTTP answer");
     let headers = r.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
     let body = r.body_mut().with_config().limit(u64::MAX).read_to_vec().unwrap();
@@ -138,21 +138,32 @@ pub fn get(url: &str, params: &[(&str, &str)], token: Option<&str>) -> Reply {
     reply(req.call())
 }
 
-pub fn post(url: &str, body: &[u8], token: Option<&str>) -> Reply {
-    let mut req = agent().post(url).header("Content-Type", "text/plain");
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
+/// POST `body` with these headers.
+pub fn send(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut req = agent().post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     reply(req.send(body))
 }
 
+/// POST `body` as `content_type`, with the bearer token when given.
+fn post_as(url: &str, content_type: &str, body: &[u8], token: Option<&str>) -> Reply {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", content_type)];
+    if let Some(b) = &bearer {
+        headers.push(("Authorization", b));
+    }
+    send(url, &headers, body)
+}
+
+pub fn post(url: &str, body: &[u8], token: Option<&str>) -> Reply {
+    post_as(url, "text/plain", body, token)
+}
+
 /// POST a JSON body.
 pub fn post_json(url: &str, body: &Value, token: Option<&str>) -> Reply {
-    let mut req = agent().post(url).header("Content-Type", "application/json");
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    reply(req.send(body.to_string().as_bytes()))
+    post_as(url, "application/json", body.to_string().as_bytes(), token)
 }
 
 fn sql(server: &Server, format: &str, text: &str) -> Reply {

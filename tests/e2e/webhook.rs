@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::cloud::{Moto, free_port};
 use crate::support::{run, tempdir};
-use crate::web::{Reply, agent, reply};
+use crate::web::send;
 
 const SECRET: &str = "wh-test-secret-0123456789";
 
@@ -30,14 +30,6 @@ fn openssl_signature(body: &[u8]) -> String {
     let hex = text.split_whitespace().last().expect("openssl's digest").to_string();
     assert_eq!(hex.len(), 64, "{text}");
     format!("sha256={hex}")
-}
-
-fn send(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut req = agent().post(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    reply(req.send(body))
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -38,11 +38,11 @@ impl GeoSync {
     /// a folder of the local cache (`OPENSOC_CACHE_DIR`, else the temp
     /// folder); an error when there are none.
     pub async fn start(uri: &str) -> Result<GeoSync, LakeError> {
-        let rest = uri.strip_prefix("s3://").ok_or_else(|| err(uri, "not an s3:// address"))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let (bucket, prefix) = crate::location::split_s3_uri(uri).ok_or_else(|| err(uri, "not an s3:// address"))?;
         let store = crate::location::s3_store(bucket).map_err(|e| err(uri, e))?;
         let cache = std::env::var_os("OPENSOC_CACHE_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-        let safe: String = rest.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let safe: String =
+            uri["s3://".len()..].chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
         let dir = cache.join("opensoc-geoip").join(safe);
         std::fs::create_dir_all(&dir).map_err(|e| err(uri, format!("cannot create {}: {e}", dir.display())))?;
         let sync = GeoSync {

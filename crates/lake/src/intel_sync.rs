@@ -65,8 +65,10 @@ fn source_of(feed: &Feed) -> String {
 
 /// Fetch a feed's bytes (at most [`MAX_FEED_BYTES`]).
 pub async fn fetch(url: &str) -> Result<Vec<u8>, String> {
-    if let Some(rest) = url.strip_prefix("s3://") {
-        let (bucket, key) = rest.split_once('/').ok_or("an s3:// address needs a key")?;
+    if let Some((bucket, key)) = crate::location::split_s3_uri(url) {
+        if key.is_empty() {
+            return Err("an s3:// address needs a key".into());
+        }
         let store = crate::location::s3_store(bucket)?;
         let got = store
             .get_opts(&object_store::path::Path::from(key), object_store::GetOptions::default())

@@ -78,6 +78,13 @@ impl LakeLocation {
     }
 }
 
+/// `s3://bucket/prefix` as `(bucket, prefix)` (the prefix may be empty);
+/// `None` when it is not an `s3://` address.
+pub fn split_s3_uri(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("s3://")?;
+    Some(rest.split_once('/').unwrap_or((rest, "")))
+}
+
 /// An object store for `bucket`, with credentials, region and endpoint from
 /// the AWS_* environment (as in Lambda, or pointing at a local server).
 pub fn s3_store(bucket: &str) -> Result<std::sync::Arc<dyn object_store::ObjectStore>, String> {
@@ -128,6 +135,13 @@ mod tests {
         assert!(loc.is_local());
         assert!(lake.is_dir());
         assert!(loc.table_url("flows").as_str().ends_with("/lake/flows/"));
+    }
+
+    #[test]
+    fn s3_uris_split_into_bucket_and_prefix() {
+        assert_eq!(split_s3_uri("s3://b/ext/src/"), Some(("b", "ext/src/")));
+        assert_eq!(split_s3_uri("s3://b"), Some(("b", "")));
+        assert_eq!(split_s3_uri("/tmp/x"), None);
     }
 
     #[test]

@@ -419,10 +419,9 @@ pub async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> 
     let mut events = events_of(&engine, std::slice::from_ref(&id)).await?;
     let own = events.remove(&id).unwrap_or_default();
     let workflow_json = state_json(&own);
-    let case_id = FindingState::fold(&own).case_id;
     let related = related_findings(&engine, &id, &ips, from, to).await?;
-    let case = match case_id {
-        Some(c) => Some(crate::workflow::case_json(&engine, &c).await?),
+    let case = match workflow_json["state"]["case_id"].as_str() {
+        Some(c) => Some(crate::workflow::case_json(&engine, c).await?),
         None => None,
     };
     if let Some(obj) = body.as_object_mut() {

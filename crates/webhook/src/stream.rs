@@ -38,7 +38,7 @@ impl StreamSink {
     /// The records of a batch, each under the record size limit.
     pub fn records(&self, batch: &Batch) -> Result<Vec<OutRecord>, SinkError> {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-        let budget = MAX_RECORD_BYTES - 4096 - MAX_RECORD_BYTES / 64;
+        let budget = envelope::log_payload_budget(MAX_RECORD_BYTES);
         let mut out = Vec::new();
         let mut payload = Vec::new();
         let flush = |payload: &mut Vec<u8>, out: &mut Vec<OutRecord>| -> Result<(), SinkError> {

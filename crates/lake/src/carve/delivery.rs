@@ -53,8 +53,8 @@ impl S3Delivery {
     /// Deliveries to `uri` (`s3://bucket/prefix/`), URLs valid for `expires`
     /// (at most 7 days, what SigV4 allows).
     pub fn new(uri: &str, expires: Duration) -> Result<S3Delivery, DeliveryError> {
-        let rest = uri.strip_prefix("s3://").ok_or_else(|| DeliveryError::BadLocation(uri.into()))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let (bucket, prefix) =
+            crate::location::split_s3_uri(uri).ok_or_else(|| DeliveryError::BadLocation(uri.into()))?;
         if bucket.is_empty() {
             return Err(DeliveryError::BadLocation(uri.into()));
         }

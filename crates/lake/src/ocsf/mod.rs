@@ -140,8 +140,7 @@ struct Destination {
 impl Destination {
     fn parse(to: &str) -> Result<Destination, ExportError> {
         let bad = |why: &str| ExportError::Destination(to.to_string(), why.to_string());
-        if let Some(rest) = to.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if let Some((bucket, prefix)) = crate::location::split_s3_uri(to) {
             if bucket.is_empty() {
                 return Err(bad("no bucket"));
             }
