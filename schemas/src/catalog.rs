@@ -92,6 +92,9 @@ impl Table {
             Table::FindingEvents => {
                 "Alert workflow, append-only: status, assignee, comment, tag and case changes of findings (who, when, what)"
             }
+            Table::Models => {
+                "Behavioural models: per-host baselines, periodic pairs and lake-wide sets, one row per entity per training run"
+            }
         }
     }
 

@@ -67,11 +67,15 @@ pub enum Table {
     /// The analysts' work on findings, append-only: status, assignee,
     /// comments, tags and cases, one row per change (who, when, what).
     FindingEvents,
+    /// Behavioural models: one row per entity profile per training run
+    /// (a header row, one per host, per periodic pair, and the lake-wide
+    /// sets), committed at once; the newest run is the model in use.
+    Models,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::Flows,
         Table::Packets,
         Table::Dns,
@@ -83,6 +87,7 @@ impl Table {
         Table::Findings,
         Table::CarveAudit,
         Table::FindingEvents,
+        Table::Models,
     ];
 
     /// The table's name (also its folder under the lake root).
@@ -99,6 +104,7 @@ impl Table {
             Table::Findings => "findings",
             Table::CarveAudit => "carve_audit",
             Table::FindingEvents => "finding_events",
+            Table::Models => "models",
         }
     }
 
@@ -121,6 +127,7 @@ impl Table {
             Table::Findings => findings(),
             Table::CarveAudit => carve_audit(),
             Table::FindingEvents => finding_events(),
+            Table::Models => models(),
         };
         Arc::new(Schema::new(fields))
     }
@@ -447,6 +454,25 @@ fn finding_events() -> Vec<Field> {
         f("case_id", DataType::Utf8),
         f("case_title", DataType::Utf8),
         req("time_ns", DataType::Int64),
+        req(PARTITION_COLUMN, DataType::Date32),
+    ]
+}
+
+fn models() -> Vec<Field> {
+    vec![
+        req("trained_at", ts_type()),
+        req("model_id", DataType::Utf8),
+        req("entity_kind", DataType::Utf8),
+        req("entity", DataType::Utf8),
+        f("scored", DataType::Boolean),
+        f("note", DataType::Utf8),
+        f("active_hours", DataType::Int64),
+        f("active_days", DataType::Int64),
+        req("profile", DataType::Utf8),
+        f("sketch", DataType::Binary),
+        req("window_from", ts_type()),
+        req("window_to", ts_type()),
+        req("trained_at_ns", DataType::Int64),
         req(PARTITION_COLUMN, DataType::Date32),
     ]
 }

@@ -27,6 +27,36 @@ pub struct Config {
     /// Maintenance settings.
     #[serde(default)]
     pub maintain: MaintainSection,
+    /// Behavioural model settings.
+    #[serde(default)]
+    pub model: ModelSection,
+}
+
+/// `[model]`: the training window and the scoring settings stored with
+/// each model (`internal`, `min_active_hours`, `min_active_days`,
+/// `threshold`, `volume_ratio`, `volume_floor_bytes`, `beacon_*`,
+/// `domain_burst*`; see `opensoc_model::Settings`).
+#[derive(Debug, Default)]
+pub struct ModelSection {
+    /// Days of history `opensoc model train` learns from (default 14).
+    pub window_days: Option<u32>,
+    /// The scoring settings (unknown keys are errors).
+    pub settings: opensoc_model::Settings,
+}
+
+impl<'de> Deserialize<'de> for ModelSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // `window_days` is ours; the rest must be the model's settings
+        // (serde's flatten would let a misspelt setting through).
+        let mut table = toml::Table::deserialize(d)?;
+        let window_days = match table.remove("window_days") {
+            Some(v) => Some(v.try_into().map_err(|e| D::Error::custom(format!("window_days: {e}")))?),
+            None => None,
+        };
+        let settings = toml::Value::Table(table).try_into().map_err(D::Error::custom)?;
+        Ok(ModelSection { window_days, settings })
+    }
 }
 
 /// `[maintain]`.
@@ -166,5 +196,16 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors() {
         assert!(toml::from_str::<Config>("lakes = 1").is_err());
+        assert!(toml::from_str::<Config>("[model]\nthreshhold = 60\n").is_err());
+    }
+
+    #[test]
+    fn model_settings_come_from_the_model_section() {
+        let c: Config =
+            toml::from_str("[model]\nwindow_days = 7\nthreshold = 60\ninternal = [\"10.0.0.0/8\"]\n").unwrap();
+        assert_eq!(c.model.window_days, Some(7));
+        assert_eq!(c.model.settings.threshold, 60);
+        assert_eq!(c.model.settings.internal.0.len(), 1);
+        assert_eq!(c.model.settings.min_active_days, opensoc_model::Settings::default().min_active_days);
     }
 }

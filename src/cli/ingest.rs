@@ -151,16 +151,34 @@ pub async fn run(args: IngestArgs, config: &Config) -> anyhow::Result<u8> {
         cfg.batch_bytes = m.max(1) << 20;
     }
     let lake = Arc::new(super::open_lake(location, &args.pipeline, config).await?);
+    let status = lake.scoring_status();
+    if let opensoc_lake::model::ScoringStatus::Unavailable(_) = &status {
+        eprintln!("warning: {status}");
+    }
     let (reports, totals, elapsed) =
-        ingest_files(lake, cfg, &files, args.log_type.as_deref(), !args.no_progress).await?;
+        ingest_files(lake.clone(), cfg, &files, args.log_type.as_deref(), !args.no_progress).await?;
+    let counts = lake.scoring_counts();
     match args.format {
         IngestFormat::Json => {
             for r in &reports {
                 println!("{}", serde_json::to_string(r)?);
             }
-            println!("{}", serde_json::json!({ "totals": totals, "seconds": elapsed.as_secs_f64() }));
+            let scoring = serde_json::json!({ "status": status.to_string(), "rows": counts });
+            println!(
+                "{}",
+                serde_json::json!({ "totals": totals, "seconds": elapsed.as_secs_f64(), "scoring": scoring })
+            );
         }
-        IngestFormat::Table => print_table(&reports, &totals, elapsed),
+        IngestFormat::Table => {
+            print_table(&reports, &totals, elapsed);
+            match status {
+                opensoc_lake::model::ScoringStatus::Active { .. } => println!(
+                    "{status}: {} rows scored, {} of hosts without a profile and {} of hosts with too little history not scored, {} anomalies",
+                    counts.scored, counts.unscored_new_host, counts.unscored_thin_history, counts.anomalies
+                ),
+                _ => println!("{status}"),
+            }
+        }
     }
     Ok(if totals.files_with_errors > 0 || totals.quarantined > 0 { exit::PARTIAL } else { exit::OK })
 }

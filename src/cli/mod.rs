@@ -9,6 +9,7 @@ mod export;
 mod ingest;
 mod intel;
 mod maintain;
+mod model;
 mod query;
 mod schema;
 mod serve;
@@ -110,6 +111,11 @@ pub struct PipelineArg {
     /// finding's score.
     #[arg(long, env = "OPENSOC_SCORE_AGGREGATION", value_parser = ["max", "sum", "mean"])]
     pub score_aggregation: Option<String>,
+    /// Do not score rows against the lake's behavioural model (`opensoc
+    /// model train`); without this, the newest model scores flows, DNS and
+    /// TLS rows when one exists.
+    #[arg(long, env = "OPENSOC_NO_SCORING")]
+    pub no_scoring: bool,
 }
 
 impl PipelineArg {
@@ -124,6 +130,7 @@ impl PipelineArg {
             rules: self.rules.clone().or_else(|| config.detect.rules.clone()),
             no_builtin_rules: self.no_builtin_rules || config.detect.no_builtin_rules,
             score_aggregation,
+            no_scoring: self.no_scoring,
         })
     }
 }
@@ -187,6 +194,11 @@ pub enum Command {
     /// Export the lake for other tools: `export ocsf` writes OCSF 1.3
     /// Parquet for Amazon Security Lake, incrementally.
     Export(export::ExportArgs),
+    /// Behavioural models: `model train` learns per-host baselines from the
+    /// lake into the `models` table (ingest then scores flows, DNS and TLS
+    /// against the newest), `model show` prints one, `model eval` measures
+    /// precision and recall on generated traffic with known anomalies.
+    Model(model::ModelArgs),
 }
 
 /// Set up logging on stderr.
@@ -224,5 +236,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(a) => serve::run(a, &config).await,
         Command::Schema(a) => schema::run(a),
         Command::Export(a) => export::run(a, &config).await,
+        Command::Model(a) => model::run(a, &config).await,
     }
 }

@@ -20,6 +20,7 @@ mod interop;
 mod lambda;
 mod maintain;
 mod metadata;
+mod model;
 mod ocsf;
 mod sensor;
 mod support;

@@ -178,6 +178,8 @@ pub struct PipelineOptions {
     pub no_builtin_rules: bool,
     /// How the scores of the rules that fired on one row combine.
     pub score_aggregation: ScoreAggregation,
+    /// Do not score rows against the lake's behavioural model.
+    pub no_scoring: bool,
 }
 
 impl PipelineOptions {
@@ -252,6 +254,9 @@ impl Lake {
         let (lake, indicators) = lake.with_intel_from_table().await?;
         if indicators > 0 {
             tracing::info!(indicators, "threat-intel matching on: hits go to the findings table");
+        }
+        if !opts.no_scoring {
+            lake.enable_scoring(crate::model::MODEL_CHECK_INTERVAL).await;
         }
         Ok(lake)
     }

@@ -30,6 +30,8 @@ pub struct Lake {
     log_parser: std::sync::Mutex<opensoc_enrich::logs::LogParser>,
     /// Tables [`Lake::open_tolerant`] could not open, with the reason.
     unreadable: BTreeMap<Table, String>,
+    /// When scoring is on: when the `models` table was last looked at.
+    model_watch: std::sync::Mutex<Option<crate::model::ModelWatch>>,
 }
 
 /// What one append committed.
@@ -55,7 +57,12 @@ impl Lake {
             detector: Default::default(),
             log_parser: Default::default(),
             unreadable: BTreeMap::new(),
+            model_watch: std::sync::Mutex::new(None),
         }
+    }
+
+    pub(crate) fn model_watch(&self) -> std::sync::MutexGuard<'_, Option<crate::model::ModelWatch>> {
+        self.model_watch.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Open a lake as [`Lake::open`] does, except that a table that exists
@@ -137,6 +144,7 @@ impl Lake {
     /// Detect with these rules and this score aggregation (the built-in
     /// rules, scored by max, until this is called); keeps the indicators.
     pub fn with_detector(mut self, detector: opensoc_enrich::detect::Detector) -> Self {
+        self.detector.pass_scorer_to(&detector);
         let intel = self.detector.intel_index();
         self.detector = match intel {
             Some(ix) => detector.with_intel(ix),
@@ -157,11 +165,41 @@ impl Lake {
         &self.detector
     }
 
-    /// The findings of a batch of `t`: intel hits, Suricata alerts and
-    /// rules, triaged. Pipelines call it where a batch is still tied to its
-    /// input, so findings are committed exactly like the rows they come from.
+    /// The findings of a batch of `t`: intel hits, Suricata alerts, rules
+    /// and model anomalies, triaged. See [`Lake::prepare`].
     pub fn findings_for(&self, t: Table, batch: &RecordBatch) -> Result<Option<RecordBatch>, LakeError> {
         self.detector.findings(t, batch).map_err(|e| LakeError::Enrich(format!("findings from {}: {e}", t.name())))
+    }
+
+    /// Ready a batch of `t` for its commit: GeoIP columns filled (flows and
+    /// logs; detection and scoring read them), then its findings. Pipelines
+    /// call it where a batch is still tied to its input, so findings are
+    /// committed exactly like the rows they come from. Appends do not
+    /// enrich flows or logs again.
+    pub async fn prepare(&self, t: Table, batch: RecordBatch) -> Result<(RecordBatch, Option<RecordBatch>), LakeError> {
+        self.refresh_model_if_due().await;
+        let batch = match t {
+            Table::Flows | Table::Logs => {
+                self.enrich(vec![batch]).await?.pop().unwrap_or_else(|| RecordBatch::new_empty(t.schema()))
+            }
+            _ => batch,
+        };
+        let findings = self.findings_for(t, &batch)?;
+        Ok((batch, findings))
+    }
+
+    /// Fill the GeoIP columns of flows, logs or findings batches (as they are without databases).
+    async fn enrich(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, LakeError> {
+        let Some(geo) = &self.geo else { return Ok(batches) };
+        if let Some(sync) = &self.geo_sync {
+            sync.sync_if_due().await;
+        }
+        let geo = geo.clone();
+        // Lookups are CPU work: off the async threads.
+        tokio::task::spawn_blocking(move || batches.iter().map(|b| geo.enrich_flows(b)).collect::<Result<Vec<_>, _>>())
+            .await
+            .map_err(|e| LakeError::Enrich(e.to_string()))?
+            .map_err(|e| LakeError::Enrich(e.to_string()))
     }
 
     /// Where the lake is.
@@ -258,22 +296,8 @@ impl Lake {
         commit: Option<CommitProperties>,
     ) -> Result<Committed, LakeError> {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
-        let batches = match (&self.geo, t) {
-            (Some(geo), Table::Flows | Table::Findings | Table::Logs) => {
-                if let Some(sync) = &self.geo_sync {
-                    sync.sync_if_due().await;
-                }
-                let geo = geo.clone();
-                // Lookups are CPU work: off the async threads.
-                tokio::task::spawn_blocking(move || {
-                    batches.iter().map(|b| geo.enrich_flows(b)).collect::<Result<Vec<_>, _>>()
-                })
-                .await
-                .map_err(|e| LakeError::Enrich(e.to_string()))?
-                .map_err(|e| LakeError::Enrich(e.to_string()))?
-            }
-            _ => batches,
-        };
+        // Flows and logs were enriched by `prepare`; findings are here.
+        let batches = if t == Table::Findings { self.enrich(batches).await? } else { batches };
         let mut write = base
             .write(batches)
             .with_save_mode(SaveMode::Append)

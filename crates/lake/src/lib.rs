@@ -14,6 +14,7 @@ mod lake;
 mod location;
 pub mod logs;
 pub mod maintain;
+pub mod model;
 pub mod ocsf;
 pub mod output;
 pub mod scan;
@@ -72,6 +73,12 @@ pub enum LakeError {
     /// A carve failed.
     #[error("{0}")]
     Carve(#[from] carve::CarveError),
+    /// A behavioural model cannot be built, stored or used.
+    #[error(transparent)]
+    Model(#[from] opensoc_model::ModelError),
+    /// Training found nothing to learn from, or was asked something impossible.
+    #[error("model training: {0}")]
+    Training(String),
     /// Local I/O failed.
     #[error("{context}: {source}")]
     Io {

@@ -177,6 +177,17 @@ impl SqlEngine {
         Ok((schema, batches))
     }
 
+    /// Run one read-only statement and stream its result batch by batch
+    /// (for work that must not hold the whole result: model training).
+    pub async fn stream(
+        &self,
+        sql: &str,
+    ) -> Result<deltalake::datafusion::physical_plan::SendableRecordBatchStream, QueryError> {
+        let df = self.plan(sql).await?;
+        let plan = df.create_physical_plan().await?;
+        Ok(execute_stream(plan, self.ctx.task_ctx())?)
+    }
+
     /// [`SqlEngine::query`], and what it read: files and bytes scanned
     /// against the files of the tables it names.
     pub async fn query_with_stats(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>, ScanStats), QueryError> {

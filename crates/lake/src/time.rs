@@ -52,6 +52,16 @@ pub fn format_time_ns(ns: i64) -> String {
     DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+/// Now, in ns since the epoch (UTC).
+pub fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// A time as `YYYYMMDDTHHMMSSZ` (for ids and object names).
+pub fn compact_utc(ns: i64) -> String {
+    DateTime::from_timestamp_nanos(ns).format("%Y%m%dT%H%M%SZ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

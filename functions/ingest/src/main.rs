@@ -43,6 +43,7 @@ async fn main() -> Result<(), Error> {
             Ok(s) => s.parse().map_err(anyhow::Error::msg).context("OPENSOC_SCORE_AGGREGATION")?,
             Err(_) => Default::default(),
         },
+        no_scoring: std::env::var("OPENSOC_NO_SCORING").is_ok_and(|v| v == "1" || v == "true"),
     };
     let lake = Lake::open_enriched(location, &opts).await.context("opening the lake")?;
     let lake = Arc::new(lake);

@@ -5,8 +5,10 @@
 //! The event (an EventBridge schedule's input, or any invocation) may name
 //! the tasks: `{"tasks": ["intel-sync"]}` for a frequent feed refresh,
 //! `{"tasks": ["maintain"], "tables": ["flows", "packets"]}` for the nightly
-//! run, `{"tasks": ["ocsf-export"]}` for the hourly OCSF export. Without
-//! `tasks` (e.g. a bare `Scheduled Event`), all that are configured run.
+//! run, `{"tasks": ["ocsf-export"]}` for the hourly OCSF export,
+//! `{"tasks": ["model-train"]}` for the daily behavioural model. Without
+//! `tasks` (e.g. a bare `Scheduled Event`), all that are configured run
+//! except `model-train`, which runs only when named.
 //!
 //! Environment:
 //! - `OPENSOC_LAKE` (required): the lake root, e.g. `s3://bucket/lake`;
@@ -20,6 +22,9 @@
 //! - `OPENSOC_OCSF_EXPORT`: where the OCSF export writes
 //!   (`s3://BUCKET/ext/SOURCE/`; empty: no export), with `AWS_REGION` and
 //!   `OPENSOC_ACCOUNT_ID` as its partitions;
+//! - `OPENSOC_MODEL_WINDOW_DAYS` (default 14): the days `model-train`
+//!   learns from; `OPENSOC_MODEL_SETTINGS`: the model's settings as JSON
+//!   (`{"threshold": 60, "internal": ["10.0.0.0/8"], …}`, defaults for the rest);
 //! - the AWS SDK's standard variables; `RUST_LOG`. Logs are JSON lines.
 
 use std::sync::Arc;
@@ -34,7 +39,8 @@ use serde::{Deserialize, Serialize};
 /// What an invocation asks for.
 #[derive(Debug, Default, Deserialize)]
 struct Request {
-    /// `maintain`, `intel-sync`, `ocsf-export`; all configured when absent.
+    /// `maintain`, `intel-sync`, `ocsf-export`, `model-train`; all
+    /// configured but `model-train` when absent.
     tasks: Option<Vec<String>>,
     /// Tables to maintain (default: all).
     #[serde(default)]
@@ -47,6 +53,7 @@ struct Response {
     intel: Vec<FeedSync>,
     tables: Vec<TableReport>,
     ocsf: Vec<opensoc_lake::ocsf::ClassReport>,
+    model: Option<opensoc_lake::model::TrainReport>,
 }
 
 struct Settings {
@@ -54,6 +61,7 @@ struct Settings {
     feeds: Vec<Feed>,
     opts: MaintainOptions,
     ocsf: Option<opensoc_lake::ocsf::ExportOptions>,
+    model: opensoc_lake::model::TrainOptions,
 }
 
 /// A failed invocation, with an error type that says which kind.
@@ -72,13 +80,15 @@ async fn handler(settings: Arc<Settings>, event: LambdaEvent<serde_json::Value>)
         }
         all
     });
-    if let Some(bad) = tasks.iter().find(|t| !matches!(t.as_str(), "maintain" | "intel-sync" | "ocsf-export")) {
+    if let Some(bad) =
+        tasks.iter().find(|t| !matches!(t.as_str(), "maintain" | "intel-sync" | "ocsf-export" | "model-train"))
+    {
         return Err(failure(
             "BadRequest",
-            format!("unknown task {bad:?}: the tasks are maintain, intel-sync and ocsf-export"),
+            format!("unknown task {bad:?}: the tasks are maintain, intel-sync, ocsf-export and model-train"),
         ));
     }
-    let mut response = Response { intel: Vec::new(), tables: Vec::new(), ocsf: Vec::new() };
+    let mut response = Response { intel: Vec::new(), tables: Vec::new(), ocsf: Vec::new(), model: None };
     if tasks.iter().any(|t| t == "intel-sync") {
         response.intel = sync(&settings.lake, &settings.feeds).await.map_err(|e| failure("LakeError", e))?;
         for f in &response.intel {
@@ -115,6 +125,20 @@ async fn handler(settings: Arc<Settings>, event: LambdaEvent<serde_json::Value>)
             return Err(failure("BadRequest", "ocsf-export: OPENSOC_OCSF_EXPORT is not set"));
         };
         response.ocsf = opensoc_lake::ocsf::export(&settings.lake, o).await.map_err(|e| failure("ExportError", e))?;
+    }
+    if tasks.iter().any(|t| t == "model-train") {
+        // Learn from what was committed since the function started.
+        for t in [Table::Flows, Table::Dns, Table::Tls, Table::Models] {
+            if let Err(e) = settings.lake.reload(t).await {
+                tracing::warn!(table = t.name(), error = %e, "table not reloaded before training");
+            }
+        }
+        let report = opensoc_lake::model::train(&settings.lake, &settings.model).await.map_err(|e| match e {
+            opensoc_lake::LakeError::Training(m) => failure("NothingToLearn", m),
+            e => failure("LakeError", e),
+        })?;
+        tracing::info!(model = %report.model_id, hosts = report.hosts, scored_hosts = report.scored_hosts, seconds = report.seconds, "model trained");
+        response.model = Some(report);
     }
     Ok(response)
 }
@@ -160,6 +184,16 @@ async fn main() -> Result<(), Error> {
         }),
         _ => None,
     };
-    let settings = Arc::new(Settings { lake, feeds, opts, ocsf });
+    let mut model = opensoc_lake::model::TrainOptions::default();
+    if let Some(d) = number("OPENSOC_MODEL_WINDOW_DAYS")? {
+        model.window_days = u32::try_from(d).context("OPENSOC_MODEL_WINDOW_DAYS is too large")?;
+    }
+    if let Ok(s) = std::env::var("OPENSOC_MODEL_SETTINGS")
+        && !s.trim().is_empty()
+    {
+        model.settings = serde_json::from_str(&s).context("OPENSOC_MODEL_SETTINGS is not the model settings' JSON")?;
+        model.settings.validate().map_err(anyhow::Error::msg).context("OPENSOC_MODEL_SETTINGS")?;
+    }
+    let settings = Arc::new(Settings { lake, feeds, opts, ocsf, model });
     lambda_runtime::run(service_fn(move |ev| handler(settings.clone(), ev))).await
 }

@@ -65,12 +65,16 @@ locals {
       env = merge(local.common_env,
         var.geoip_prefix == null ? {} : { OPENSOC_GEOIP = "s3://${local.bucket}/${var.geoip_prefix}" },
         var.rules_layer_arn == null ? {} : { OPENSOC_RULES = "/opt/rules" },
-        { OPENSOC_NO_BUILTIN_RULES = var.no_builtin_rules ? "1" : "0", OPENSOC_SCORE_AGGREGATION = var.score_aggregation },
+        {
+          OPENSOC_NO_BUILTIN_RULES  = var.no_builtin_rules ? "1" : "0"
+          OPENSOC_SCORE_AGGREGATION = var.score_aggregation
+          OPENSOC_NO_SCORING        = var.model_scoring ? "0" : "1"
+        },
       )
     }
     maintain = {
       binary      = "opensoc-maintain"
-      description = "OpenSOC maintain: retention, compaction, checkpoints and vacuum of the lake; threat-intel sync"
+      description = "OpenSOC maintain: retention, compaction, checkpoints and vacuum of the lake; threat-intel sync; model training"
       timeout     = 900
       env = merge(local.common_env, {
         OPENSOC_INTEL_FEEDS     = jsonencode(var.intel_feeds)
@@ -80,6 +84,9 @@ locals {
         OPENSOC_ZORDER_MAX_MIB  = tostring(var.zorder_max_partition_mib)
         OPENSOC_OCSF_EXPORT     = var.ocsf_export_uri == null ? "" : var.ocsf_export_uri
         OPENSOC_ACCOUNT_ID      = local.account
+        # The behavioural model: days learned from, and its settings.
+        OPENSOC_MODEL_WINDOW_DAYS = tostring(var.model_window_days)
+        OPENSOC_MODEL_SETTINGS    = jsonencode(var.model_settings)
       })
     }
     query = {

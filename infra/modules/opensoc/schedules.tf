@@ -18,6 +18,13 @@ locals {
         input       = { tasks = ["intel-sync"] }
       }
     },
+    var.model_scoring ? {
+      model-train = {
+        expression  = var.model_train_schedule
+        description = "OpenSOC ${var.name}: behavioural model training from the lake's recent history"
+        input       = { tasks = ["model-train"] }
+      }
+    } : {},
     var.ocsf_export_uri == null ? {} : {
       ocsf-export = {
         expression  = var.ocsf_export_schedule

@@ -553,3 +553,42 @@ variable "ocsf_export_schedule" {
     error_message = "ocsf_export_schedule must be an EventBridge rate(...) or cron(...) expression."
   }
 }
+
+variable "model_scoring" {
+  description = "Train a behavioural model daily (the maintain function's model-train task) and score incoming flows, DNS and TLS rows against it in ingest. Off: neither."
+  type        = bool
+  default     = true
+}
+
+variable "model_train_schedule" {
+  description = "EventBridge schedule of the model training (each run learns from the last model_window_days and commits a new model; ingest switches to it within a minute)."
+  type        = string
+  default     = "cron(30 2 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron\\([^)]+\\)|rate\\([0-9]+ (minute|minutes|hour|hours|day|days)\\))$", var.model_train_schedule))
+    error_message = "model_train_schedule must be an EventBridge rate(...) or cron(...) expression."
+  }
+}
+
+variable "model_window_days" {
+  description = "Days of flows, DNS and TLS the behavioural model learns from."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.model_window_days >= 3 && var.model_window_days <= 90 && floor(var.model_window_days) == var.model_window_days
+    error_message = "model_window_days must be a whole number of days from 3 to 90 (hosts need 3 days of history to be scored)."
+  }
+}
+
+variable "model_settings" {
+  description = "The model's scoring settings (opensoc_model::Settings), e.g. { threshold = 60, internal = [\"10.0.0.0/8\"], min_active_hours = 24 }; omitted keys keep their defaults. See docs/configuration.md."
+  type        = any
+  default     = {}
+
+  validation {
+    condition     = can(keys(var.model_settings))
+    error_message = "model_settings must be an object of settings (e.g. { threshold = 60 })."
+  }
+}

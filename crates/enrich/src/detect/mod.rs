@@ -9,6 +9,9 @@
 //! - **rules** ([`rule`]): YAML in a Sigma-compatible subset, the built-in
 //!   ones ([`builtin`]: port scans, DNS tunnels, generated domain names,
 //!   SSH password guessing) and the user's folder, with windowed counts;
+//! - **behavioural models** (`opensoc_model`): flows, DNS and TLS rows
+//!   scored against their host's baseline, when a model is set
+//!   ([`Detector::set_model`]);
 //!
 //! and the detections on one row are triaged into one `findings` row
 //! ([`triage`]): the rules that fired, a score aggregated from theirs (max,
@@ -178,6 +181,8 @@ pub struct Detector {
     intel: Option<Arc<IntelIndex>>,
     windows: Mutex<Windows>,
     aggregation: ScoreAggregation,
+    /// Anomaly scoring against the lake's model, when one is loaded.
+    scorer: std::sync::RwLock<Option<Arc<opensoc_model::Scorer>>>,
 }
 
 impl Default for Detector {
@@ -205,7 +210,35 @@ impl Detector {
         for f in intel::FIELDS.iter().chain(SURICATA_FIELDS.iter()) {
             rules.fields.intern(f);
         }
-        Detector { rules, intel: None, windows: Mutex::new(Windows::default()), aggregation }
+        Detector {
+            rules,
+            intel: None,
+            windows: Mutex::new(Windows::default()),
+            aggregation,
+            scorer: std::sync::RwLock::new(None),
+        }
+    }
+
+    /// Score flows, DNS and TLS rows against `model` from now on (`None`:
+    /// stop scoring). Replacing a model keeps what scoring learned from
+    /// recent rows (hour volumes, connection times, recent domains).
+    pub fn set_model(&self, model: Option<Arc<opensoc_model::Model>>) {
+        let mut slot = self.scorer.write().unwrap_or_else(|p| p.into_inner());
+        match (slot.as_ref(), model) {
+            (Some(scorer), Some(m)) => scorer.replace_model(m),
+            (None, Some(m)) => *slot = Some(Arc::new(opensoc_model::Scorer::new(m))),
+            (_, None) => *slot = None,
+        }
+    }
+
+    /// The scorer in use, if a model is set.
+    pub fn scorer(&self) -> Option<Arc<opensoc_model::Scorer>> {
+        self.scorer.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Hand the model (and what scoring learned) to `other`, which replaces this detector.
+    pub fn pass_scorer_to(&self, other: &Detector) {
+        *other.scorer.write().unwrap_or_else(|p| p.into_inner()) = self.scorer();
     }
 
     /// Also match against these indicators.
@@ -243,13 +276,28 @@ impl Detector {
     /// Every detection on `batch` of `table`.
     pub fn detect(&self, table: Table, batch: &RecordBatch) -> Vec<Detection> {
         match self.view(table, batch) {
-            Some(view) => self.detect_in(table, &view),
+            Some(view) => self.detect_in(table, batch, &view),
             None => Vec::new(),
         }
     }
 
-    fn detect_in(&self, table: Table, view: &BatchView<'_>) -> Vec<Detection> {
+    fn detect_in(&self, table: Table, batch: &RecordBatch, view: &BatchView<'_>) -> Vec<Detection> {
         let mut out = Vec::new();
+        if let Some(scorer) = self.scorer() {
+            let model = scorer.model();
+            let source = BTreeSet::from([format!("model:{}", model.id)]);
+            out.extend(scorer.score(table, batch).into_iter().map(|a| Detection {
+                row: a.row,
+                rule: a.rule.to_string(),
+                score: a.score,
+                matched_field: a.matched_field.to_string(),
+                indicator: a.indicator,
+                indicator_kind: a.indicator_kind.to_string(),
+                sources: source.clone(),
+                description: Some(a.description),
+                window: a.window,
+            }));
+        }
         if let Some(ix) = self.intel.as_deref().filter(|ix| !ix.is_empty()) {
             intel::detect(table, view, ix, &|n| self.id(n), &mut out);
         }
@@ -265,7 +313,7 @@ impl Detector {
     /// Detect and triage: the `findings` rows of `batch`, if any.
     pub fn findings(&self, table: Table, batch: &RecordBatch) -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
         let Some(view) = self.view(table, batch) else { return Ok(None) };
-        let detections = self.detect_in(table, &view);
+        let detections = self.detect_in(table, batch, &view);
         if detections.is_empty() {
             return Ok(None);
         }

@@ -37,11 +37,14 @@ pub async fn commit_record_batches(
 ) -> Result<BatchCommit, LakeError> {
     let mut out = BatchCommit::default();
     let mut findings = Vec::new();
-    for (table, batch) in &batches {
-        findings.extend(lake.findings_for(*table, batch)?);
+    let mut prepared = Vec::with_capacity(batches.len());
+    for (table, batch) in batches {
+        let (batch, found) = lake.prepare(table, batch).await?;
+        findings.extend(found);
+        prepared.push((table, batch));
     }
     let findings = findings.into_iter().map(|b| (Table::Findings, b));
-    for (table, batch) in batches.into_iter().chain(findings) {
+    for (table, batch) in prepared.into_iter().chain(findings) {
         out.commits.push(lake.append(table, vec![batch], commit_props(table)).await?);
     }
     Ok(out)

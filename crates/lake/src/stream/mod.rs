@@ -167,7 +167,8 @@ impl<'a> StreamIngestor<'a> {
             for (t, b) in decoded.batches {
                 // Findings ride with the record they come from: committed
                 // with their own per-shard checkpoint, exactly once.
-                if let Some(f) = self.lake.findings_for(t, &b)? {
+                let (b, found) = self.lake.prepare(t, b).await?;
+                if let Some(f) = found {
                     per_table.entry(Table::Findings).or_default().push((seq.clone(), f));
                 }
                 per_table.entry(t).or_default().push((seq.clone(), b));
