@@ -144,6 +144,9 @@ async fn detect(
         None => None,
     };
     let (lake, indicators) = lake.with_detector(opts.detector()?).with_intel_from_table().await?;
+    // The lake's behavioural model, when it has one: scored inside detection, and alone.
+    let model =
+        if opts.no_scoring { None } else { opensoc_lake::model::load_newest(&lake).await?.map(std::sync::Arc::new) };
     let engine = opensoc_lake::sql::SqlEngine::new(&lake).await?;
     let mut out = Vec::new();
     for name in tables {
@@ -154,7 +157,8 @@ async fn detect(
         if rows == 0 {
             continue;
         }
-        let (mut geo_best, mut detect_best, mut findings) = (f64::MAX, f64::MAX, 0);
+        let (mut geo_best, mut detect_best, mut score_best, mut findings, mut anomalies) =
+            (f64::MAX, f64::MAX, f64::MAX, 0, 0);
         for _ in 0..rounds {
             // A fresh detector each round: windows start empty, as in a new run.
             let detector = opts.detector()?;
@@ -162,6 +166,7 @@ async fn detect(
                 Some(ix) => detector.with_intel(ix),
                 None => detector,
             };
+            detector.set_model(model.clone());
             let started = Instant::now();
             let enriched: Vec<_> = match (&geo, t) {
                 (Some(g), opensoc_lake::Table::Flows | opensoc_lake::Table::Logs) => {
@@ -176,6 +181,12 @@ async fn detect(
                 findings += detector.findings(t, b)?.map_or(0, |f| f.num_rows());
             }
             detect_best = detect_best.min(started.elapsed().as_secs_f64());
+            if let Some(m) = &model {
+                let scorer = opensoc_model::Scorer::new(m.clone());
+                let started = Instant::now();
+                anomalies = enriched.iter().map(|b| scorer.score(t, b).len()).sum::<usize>();
+                score_best = score_best.min(started.elapsed().as_secs_f64());
+            }
         }
         out.push(serde_json::json!({
             "table": name,
@@ -186,11 +197,14 @@ async fn detect(
                 .filter(|_| matches!(t, opensoc_lake::Table::Flows | opensoc_lake::Table::Logs))
                 .map(|_| geo_best * 1e9 / rows as f64),
             "detect_ns_per_row": detect_best * 1e9 / rows as f64,
+            "score_ns_per_row": model.as_ref().map(|_| score_best * 1e9 / rows as f64),
+            "anomalies": model.as_ref().map(|_| anomalies),
         }));
     }
     let report = serde_json::json!({
         "rules": lake.detector().rules().len(),
         "indicators": indicators,
+        "model": model.as_ref().map(|m| m.id.clone()),
         "geoip": opts.geoip,
         "tables": out,
         "peak_rss_bytes": peak_rss_bytes(),

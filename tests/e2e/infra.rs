@@ -412,6 +412,7 @@ fn variables_that_take_a_closed_set_or_a_range_are_validated() {
         "alarm_topic_arn",
         "intel_bucket_arns",
         "enable_catalog",
+        "model_scoring",
     ];
     for (name, body) in blocks(&files, "variable") {
         if free.contains(&name.as_str()) {

@@ -588,7 +588,11 @@ variable "model_settings" {
   default     = {}
 
   validation {
-    condition     = can(keys(var.model_settings))
-    error_message = "model_settings must be an object of settings (e.g. { threshold = 60 })."
+    condition = alltrue([for k, v in var.model_settings : contains([
+      "internal", "min_active_hours", "min_active_days", "threshold", "volume_ratio", "volume_floor_bytes",
+      "beacon_min_connections", "beacon_max_jitter", "beacon_max_size_jitter", "beacon_min_interval_s",
+      "beacon_max_interval_s", "domain_burst", "domain_burst_window_s",
+    ], k)])
+    error_message = "model_settings takes internal, min_active_hours, min_active_days, threshold, volume_ratio, volume_floor_bytes, beacon_min_connections, beacon_max_jitter, beacon_max_size_jitter, beacon_min_interval_s, beacon_max_interval_s, domain_burst and domain_burst_window_s (see docs/configuration.md)."
   }
 }
