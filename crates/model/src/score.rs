@@ -263,7 +263,10 @@ impl Scorer {
                 }
                 _ => false,
             };
-            if side == Side::Src && new_connection {
+            // Beacons are looked for towards the outside, as RITA does: an
+            // internal resolver or file server sees regular-enough traffic
+            // from every host.
+            if side == Side::Src && new_connection && !s.internal.contains(dst_ip) {
                 let sent = int_at(&src_bytes, row).unwrap_or(0);
                 beacon(model, state, row, (ts, sent), (src_ip, dst_ip, port, proto), &mut out);
             }

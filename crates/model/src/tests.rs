@@ -198,7 +198,11 @@ fn regular_connections_are_a_beacon_unless_the_pair_was_periodic() {
         .enumerate()
         .map(|(i, b)| Flow { src_bytes: *b, ..flow("10.1.0.10", "216.160.83.56", DAY9 + i as i64 * 120 * S) })
         .collect();
+    // Just as regular, but to the internal resolver: not looked at.
+    let resolver: Vec<Flow> =
+        (0..12).map(|i| Flow { port: 53, proto: 17, ..flow("10.1.0.10", "10.1.255.53", DAY9 + i * 60 * S) }).collect();
     let mut all = beacon;
+    all.extend(resolver);
     all.extend(known);
     all.extend(random);
     all.extend(browsing);

@@ -168,7 +168,8 @@ impl Trainer {
     pub fn add_pair_connections(&mut self, src: &str, dst: &str, dst_port: i32, proto: i32, conns: &mut [(i64, i64)]) {
         let s = &self.settings;
         let min = s.beacon_min_connections as usize;
-        if conns.len() < min.max(3) {
+        // Scoring looks for beacons towards external peers only.
+        if conns.len() < min.max(3) || s.internal.contains(dst) {
             return;
         }
         conns.sort_unstable();
