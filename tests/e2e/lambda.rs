@@ -243,6 +243,13 @@ fn the_maintain_function_syncs_intel_and_compacts_under_a_lambda_emulator() {
             .s3_objects("lake-m", "ext/opensoc/network_activity/region=us-east-1/accountId=123456789012/eventDay=")
             .is_empty()
     );
+    // The daily model: learned from the lake on S3 and committed to `models`.
+    let (resp, err) = invoke(&function, serde_json::json!({"tasks": ["model-train"]}));
+    assert_eq!(err, None, "{resp}");
+    let hosts = resp["model"]["hosts"].as_u64().unwrap_or(0);
+    assert!(hosts > 0 && resp["model"]["rows_read"]["flows"].as_u64().unwrap_or(0) > 0, "{resp}");
+    let stored = moto.query(lake, "SELECT count(*) AS n FROM models WHERE entity_kind = 'host'");
+    assert_eq!(stored[0]["n"].as_u64(), Some(hosts), "one row per host profiled");
     // A task it does not know is a function error, naming it.
     let (resp, err) = invoke(&function, serde_json::json!({"tasks": ["defrag"]}));
     assert_eq!(err.as_deref(), Some("BadRequest"), "{resp}");
