@@ -563,7 +563,7 @@ variable "model_scoring" {
 variable "model_train_schedule" {
   description = "EventBridge schedule of the model training (each run learns from the last model_window_days and commits a new model; ingest switches to it within a minute)."
   type        = string
-  default     = "cron(30 2 * * ? *)"
+  default     = "cron(30 4 * * ? *)"
 
   validation {
     condition     = can(regex("^(cron\\([^)]+\\)|rate\\([0-9]+ (minute|minutes|hour|hours|day|days)\\))$", var.model_train_schedule))
