@@ -348,7 +348,7 @@ async fn run_eval(a: EvalArgs, config: &Config) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&captures).with_context(|| format!("creating {}", captures.display()))?;
     let mix = a.mix.iter().map(|p| read_mix(p)).collect::<anyhow::Result<Vec<_>>>()?;
     // Days ending yesterday (UTC), so the lake's partitions look current.
-    let today = opensoc_lake::time::now_ns().div_euclid(86_400_000_000_000);
+    let today = opensoc_lake::rows::now_ns().div_euclid(86_400_000_000_000);
     let scenario = Scenario { seed: a.seed, baseline_days: a.days, first_day: today - i64::from(a.days) - 1 };
     let day_start = |d: u32| (scenario.first_day + i64::from(d)) * 86_400_000_000_000;
     let mut frames = 0;

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::datatypes::Int64Type;
-use deltalake::datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use opensoc_model::columns::{int_at, ints, str_at, strings};
 use opensoc_model::{FlowSample, Model, Settings, Trainer, store};
@@ -16,6 +15,7 @@ use opensoc_schemas::Table;
 use serde::Serialize;
 
 use crate::sql::SqlEngine;
+use crate::time::date_literal;
 use crate::{Lake, LakeError};
 
 const NS_PER_DAY: i64 = 86_400_000_000_000;
@@ -66,11 +66,6 @@ pub struct TrainReport {
 
 fn rfc3339(ns: i64) -> String {
     crate::time::format_time_ns(ns)
-}
-
-fn date_literal(ns: i64) -> String {
-    let days = ns.div_euclid(NS_PER_DAY);
-    format!("CAST({days} AS DATE)")
 }
 
 /// Learn a model from the window of the lake and commit it to `models` in
@@ -167,7 +162,7 @@ pub async fn train(lake: &Lake, opts: &TrainOptions) -> Result<TrainReport, Lake
         }
     }
 
-    let now = crate::time::now_ns();
+    let now = opensoc_rows::now_ns();
     let id = format!("m-{}-{}", crate::time::compact_utc(now), &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let model = trainer.finish(id, now, (from, until));
     if model.hosts.is_empty() {
@@ -247,28 +242,21 @@ pub async fn load_newest(lake: &Lake) -> Result<Option<Model>, LakeError> {
     if table.version().unwrap_or(0) == 0 {
         return Ok(None);
     }
-    let ctx = SessionContext::new();
-    table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(Table::Models, "register", e))?;
-    let provider = table.table_provider().await.map_err(|e| LakeError::Query(e.into()))?;
-    ctx.register_table("models", provider).map_err(|e| LakeError::Query(e.into()))?;
-    let run = |sql: String| {
-        let ctx = ctx.clone();
-        async move {
-            let df = ctx.sql(&sql).await.map_err(|e| LakeError::Query(e.into()))?;
-            df.collect().await.map_err(|e| LakeError::Query(e.into()))
-        }
-    };
-    let newest = run("SELECT model_id, trained_at_ns FROM models WHERE entity_kind = 'model' \
-         ORDER BY trained_at_ns DESC, model_id DESC LIMIT 1"
-        .into())
-    .await?;
+    let engine = SqlEngine::of_tables(lake, &[Table::Models]).await?;
+    let (_, newest) = engine
+        .query(
+            "SELECT model_id, trained_at_ns FROM models WHERE entity_kind = 'model' \
+             ORDER BY trained_at_ns DESC, model_id DESC LIMIT 1",
+        )
+        .await?;
     let Some(b) = newest.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
     let (Some(ids), Some(ts)) = (strings(b, "model_id"), ints(b, "trained_at_ns")) else {
         return Err(LakeError::Training("the models table has unexpected columns".into()));
     };
     let id = str_at(&ids, 0).unwrap_or("").replace('\'', "''");
     let day = date_literal(int_at(&ts, 0).unwrap_or(0));
-    let rows = run(format!("SELECT * FROM models WHERE event_date = {day} AND model_id = '{id}'")).await?;
+    let (_, rows) =
+        engine.query(&format!("SELECT * FROM models WHERE event_date = {day} AND model_id = '{id}'")).await?;
     Ok(Some(store::from_batches(&rows)?))
 }
 

@@ -23,7 +23,7 @@ use deltalake::datafusion::physical_plan::{collect, execute_stream};
 use deltalake::datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use crate::scan::ScanStats;
-use crate::{Lake, LakeError};
+use crate::{Lake, LakeError, Table};
 
 /// Why a query failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -129,6 +129,17 @@ impl SqlEngine {
     /// Register every table of `lake` (at its current version); queries run
     /// within `limits`.
     pub async fn with_limits(lake: &Lake, limits: QueryLimits) -> Result<Self, LakeError> {
+        SqlEngine::build(lake, limits, None).await
+    }
+
+    /// Register only `tables` of `lake` (those that exist), without limits:
+    /// for internal reads of one table (each registration costs a log
+    /// replay on an object store).
+    pub async fn of_tables(lake: &Lake, tables: &[Table]) -> Result<Self, LakeError> {
+        SqlEngine::build(lake, QueryLimits::NONE, Some(tables)).await
+    }
+
+    async fn build(lake: &Lake, limits: QueryLimits, only: Option<&[Table]>) -> Result<Self, LakeError> {
         let config = SessionConfig::new().with_information_schema(true).with_target_partitions(2);
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(bytes) = limits.memory_bytes {
@@ -140,6 +151,9 @@ impl SqlEngine {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let mut files = BTreeMap::new();
         for (t, table) in lake.tables().await {
+            if only.is_some_and(|only| !only.contains(&t)) {
+                continue;
+            }
             let n = table.snapshot().map_err(|e| LakeError::delta(t, "snapshot", e))?.log_data().num_files();
             files.insert(t.name().to_string(), n as u64);
             table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(t, "register", e))?;

@@ -52,9 +52,11 @@ pub fn format_time_ns(ns: i64) -> String {
     DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-/// Now, in ns since the epoch (UTC).
-pub fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+/// The `event_date` literal (a partition value) of a time in ns, for SQL
+/// that prunes by day.
+pub fn date_literal(ns: i64) -> String {
+    let day: String = format_time_ns(ns).chars().take(10).collect();
+    format!("DATE '{day}'")
 }
 
 /// A time as `YYYYMMDDTHHMMSSZ` (for ids and object names).
@@ -76,5 +78,7 @@ mod tests {
         assert!(matches!(parse_time_ns("99999999999999999999"), Err(TimeError::OutOfRange(_))));
         assert_eq!(format_time_ns(1_000_000_001), "1970-01-01T00:00:01.000000001Z");
         assert_eq!(parse_time_ns(&format_time_ns(1_700_000_000_123_456_789)).unwrap(), 1_700_000_000_123_456_789);
+        assert_eq!(date_literal(86_400_000_000_000), "DATE '1970-01-02'");
+        assert_eq!(date_literal(-1), "DATE '1969-12-31'");
     }
 }

@@ -243,19 +243,9 @@ impl Scorer {
             let sent = if side == Side::Src { int_at(&src_bytes, row) } else { int_at(&dst_bytes, row) };
             let port = int_at(&dport, row).unwrap_or(0) as i32;
             let proto = int_at(&proto, row).unwrap_or(0) as i32;
-            new_peer(model, profile, state, row, ts, (host, peer), country, asn, &mut out);
-            volume(
-                model,
-                profile,
-                state,
-                row,
-                ts,
-                (host, peer),
-                sent.unwrap_or(0).max(0) as f64,
-                country,
-                asn,
-                &mut out,
-            );
+            let flow = FlowRow { row, ts, host, peer, country, asn };
+            new_peer(model, profile, state, &flow, &mut out);
+            volume(model, profile, state, &flow, sent.unwrap_or(0).max(0) as f64, &mut out);
             let new_connection = match proto {
                 6 => flags.as_ref().and_then(|f| int_at(f, row)).is_some_and(|f| f & 0x02 != 0),
                 17 => {
@@ -340,18 +330,20 @@ impl Scorer {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn new_peer(
-    model: &Model,
-    profile: &HostProfile,
-    state: &mut State,
+/// One flow row as the per-host checks see it: its host, the peer at the
+/// other end, and the peer's GeoIP.
+#[derive(Clone, Copy)]
+struct FlowRow<'a> {
     row: usize,
     ts: i64,
-    (host, peer): (&str, &str),
-    country: Option<&str>,
+    host: &'a str,
+    peer: &'a str,
+    country: Option<&'a str>,
     asn: Option<i64>,
-    out: &mut Vec<Anomaly>,
-) {
+}
+
+fn new_peer(model: &Model, profile: &HostProfile, state: &mut State, flow: &FlowRow<'_>, out: &mut Vec<Anomaly>) {
+    let FlowRow { row, ts, host, peer, country, asn } = *flow;
     let days = (profile.last_seen_ns - profile.first_seen_ns) as f64 / (24.0 * 3600.0 * NS);
     let mut quiet = |key: u64| -> bool {
         match state.new_peers.get(&key) {
@@ -407,19 +399,15 @@ fn new_peer(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn volume(
     model: &Model,
     profile: &HostProfile,
     state: &mut State,
-    row: usize,
-    ts: i64,
-    (host, peer): (&str, &str),
+    flow: &FlowRow<'_>,
     sent: f64,
-    country: Option<&str>,
-    asn: Option<i64>,
     out: &mut Vec<Anomaly>,
 ) {
+    let FlowRow { row, ts, host, peer, country, asn } = *flow;
     let s = &model.settings;
     let hour = ts.div_euclid(NS_PER_HOUR);
     state.newest_hour = state.newest_hour.max(hour);

@@ -19,6 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use deltalake::arrow::json::writer::{JsonArray, WriterBuilder};
 use opensoc_lake::sql::{QueryResult, SqlEngine};
+use opensoc_lake::time::date_literal;
 use opensoc_lake::workflow::{self, FindingEvent, FindingState};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -229,10 +230,10 @@ impl QueueParams {
             return Err(ApiError::bad_request("the time range ends before it starts"));
         }
         if let Some(f) = from {
-            w.push(format!("time_ns >= {f} AND event_date >= {}", sql_text::date(f)));
+            w.push(format!("time_ns >= {f} AND event_date >= {}", date_literal(f)));
         }
         if let Some(t) = to {
-            w.push(format!("time_ns <= {t} AND event_date <= {}", sql_text::date(t)));
+            w.push(format!("time_ns <= {t} AND event_date <= {}", date_literal(t)));
         }
         let limit = match given(&self.limit) {
             None => 200,
@@ -456,8 +457,8 @@ async fn related_findings(
              indicator FROM findings WHERE event_date BETWEEN {} AND {} AND time_ns BETWEEN {from} AND {to} \
              AND (src_ip IN ({list}) OR dst_ip IN ({list}))) WHERE id <> {} \
              ORDER BY score DESC, time_ns LIMIT {RELATED_FINDINGS}",
-            sql_text::date(from),
-            sql_text::date(to),
+            date_literal(from),
+            date_literal(to),
             sql_text::text(id)
         ),
     )
@@ -522,7 +523,7 @@ async fn context(engine: &SqlEngine, finding: Value) -> Result<Value, ApiError> 
         }
         if parts.is_empty() { "false".into() } else { format!("({})", parts.join(" OR ")) }
     };
-    let days = format!("event_date BETWEEN {} AND {}", sql_text::date(from), sql_text::date(to));
+    let days = format!("event_date BETWEEN {} AND {}", date_literal(from), date_literal(to));
     // (table, columns, time column in ns, who) of each related table.
     let related: [(&str, &str, String, String); 5] = [
         (

@@ -41,12 +41,6 @@ pub fn ts(ns: i64) -> String {
     format!("to_timestamp_micros({})", ns.div_euclid(1000))
 }
 
-/// The `event_date` literal of a time in ns.
-pub fn date(ns: i64) -> String {
-    let day: String = opensoc_lake::time::format_time_ns(ns).chars().take(10).collect();
-    format!("DATE '{day}'")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,7 +53,6 @@ mod tests {
         assert!(rule("x' OR '1'='1").is_err());
         assert!(ip("host", "10.0.0.1 ").is_ok());
         assert!(ip("host", "10.0.0.1'").is_err());
-        assert_eq!(date(86_400_000_000_000), "DATE '1970-01-02'");
         assert_eq!(ts(1_500), "to_timestamp_micros(1)");
     }
 }
