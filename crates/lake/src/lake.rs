@@ -298,15 +298,9 @@ impl Lake {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         // Flows and logs were enriched by `prepare`; findings are here.
         let batches = if t == Table::Findings { self.enrich(batches).await? } else { batches };
-        let mut write = base
-            .write(batches)
-            .with_save_mode(SaveMode::Append)
-            .with_partition_columns([PARTITION_COLUMN])
-            .with_writer_properties(writer_properties(t));
-        if let Some(c) = commit {
-            write = write.with_commit_properties(c);
-        }
-        let table = write.await.map_err(|e| LakeError::delta(t, "append", e))?;
+        let table = crate::append::append_partitioned(base, batches, writer_properties(t), commit)
+            .await
+            .map_err(|e| LakeError::delta(t, "append", e))?;
         let version = table.version().unwrap_or_default();
         self.keep_newest(t, table).await;
         Ok(Committed { table: t, rows, version })

@@ -4,6 +4,7 @@
 //! store ([`Lake`]), the capture ingest pipeline ([`ingest`]), read-only SQL
 //! ([`sql`]) and PCAP carving ([`carve`]).
 
+mod append;
 pub mod carve;
 pub mod function;
 pub mod geoip_sync;

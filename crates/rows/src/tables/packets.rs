@@ -5,14 +5,16 @@
 //! A chunk holds at most [`DEFAULT_MAX_CHUNK_BYTES`] (or the configured
 //! most) of records; a busy flow gets several chunks.
 //! Packets without an IP layer are chunked per link type and day, with no
-//! flow columns. Rows are sorted by `community_id`, then time, so Parquet
-//! row-group statistics prune carves well.
+//! flow columns. Rows are sorted by day (the partition), then
+//! `community_id`, then time, so Parquet row-group statistics prune carves
+//! well.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arrow::array::BinaryBuilder;
+use arrow::array::BinaryArray;
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::record_batch::RecordBatch;
 use opensoc_net::pcap_write::{RECORD_HEADER_LEN, push_record};
 use opensoc_net::{CommunityId, FlowRef, LinkType, Packet};
@@ -44,14 +46,37 @@ struct Chunk {
     count: u64,
     /// A packet arrived with an earlier time than one before it.
     out_of_order: bool,
-    data: Vec<u8>,
+    /// Bytes of records.
+    bytes: usize,
+    /// The chunk's first and last record in [`PacketChunks::spans`].
+    head: u32,
+    tail: u32,
 }
 
+/// Where one packet record lies in the arena, and the next record of the
+/// same chunk (`NO_SPAN` for the last).
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    len: u32,
+    next: u32,
+}
+
+const NO_SPAN: u32 = u32::MAX;
+
 /// Collects the packets of one ingest batch as flow chunks.
+///
+/// Records are appended in arrival order to one arena that is reused from
+/// batch to batch, each chunk threading a list through them; building the
+/// batch copies every chunk's records once, in order, into the Arrow
+/// column. No allocation per chunk or per packet, and no regrowing of
+/// per-chunk buffers.
 #[derive(Default)]
 pub struct PacketChunks {
     index: HashMap<ChunkKey, usize, ahash::RandomState>,
     chunks: Vec<Chunk>,
+    arena: Vec<u8>,
+    spans: Vec<Span>,
     sources: Vec<String>,
     bytes: usize,
     packets: u64,
@@ -85,7 +110,7 @@ impl PacketChunks {
             ChunkKey { flow: flow.map(|f| f.flow_id), source, linktype: pkt.linktype.0, day: event_date(pkt.ts_ns) };
         let record_len = RECORD_HEADER_LEN + pkt.data.len();
         let idx = match self.index.get(&key) {
-            Some(&i) if self.chunks[i].data.len() + record_len <= self.max_chunk_bytes() => i,
+            Some(&i) if self.chunks[i].bytes + record_len <= self.max_chunk_bytes() => i,
             // New flow, or its chunk is full: start a chunk (a flow may have several).
             _ => {
                 self.chunks.push(Chunk {
@@ -97,18 +122,28 @@ impl PacketChunks {
                     last_ts: pkt.ts_ns,
                     count: 0,
                     out_of_order: false,
-                    data: Vec::new(),
+                    bytes: 0,
+                    head: NO_SPAN,
+                    tail: NO_SPAN,
                 });
                 self.index.insert(key, self.chunks.len() - 1);
                 self.chunks.len() - 1
             }
         };
+        let span = self.spans.len() as u32;
+        self.spans.push(Span { start: self.arena.len(), len: record_len as u32, next: NO_SPAN });
+        push_record(&mut self.arena, pkt.ts_ns, pkt.origlen, pkt.data);
         let c = &mut self.chunks[idx];
+        match c.tail {
+            NO_SPAN => c.head = span,
+            tail => self.spans[tail as usize].next = span,
+        }
+        c.tail = span;
         c.out_of_order |= pkt.ts_ns < c.last_ts;
         c.first_ts = c.first_ts.min(pkt.ts_ns);
         c.last_ts = c.last_ts.max(pkt.ts_ns);
         c.count += 1;
-        push_record(&mut c.data, pkt.ts_ns, pkt.origlen, pkt.data);
+        c.bytes += record_len;
         self.bytes += record_len;
         self.packets += 1;
     }
@@ -139,24 +174,23 @@ impl PacketChunks {
         self.index.clear();
         self.bytes = 0;
         self.packets = 0;
-        for c in chunks.iter_mut().filter(|c| c.out_of_order) {
-            sort_records_by_time(&mut c.data);
-        }
         let none = CommunityId::default_sort_key();
+        // Grouped by day first: the lake writes each day's run of rows to
+        // its partition as a slice, without copying the packet bytes.
         chunks.sort_by(|a, b| {
-            let ka = a.flow.map_or(none, |f| f.community_id);
-            let kb = b.flow.map_or(none, |f| f.community_id);
-            ka.cmp(&kb).then(a.first_ts.cmp(&b.first_ts))
+            let ka = (event_date(a.first_ts), a.flow.map_or(none, |f| f.community_id), a.first_ts);
+            let kb = (event_date(b.first_ts), b.flow.map_or(none, |f| f.community_id), b.first_ts);
+            ka.cmp(&kb)
         });
+        let total: usize = chunks.iter().map(|c| c.bytes).sum();
+        let values = gather(&chunks, &self.arena, &self.spans, total);
+        self.arena.clear();
+        self.spans.clear();
+        let data = binary_array(&chunks, values)?;
         let ip =
             |f: fn(&FlowRef) -> IpAddr| chunks.iter().map(|c| c.flow.map(|r| f(&r).to_string())).collect::<Vec<_>>();
         let ip_lo = ip(|r| r.ip_lo);
         let ip_hi = ip(|r| r.ip_hi);
-        let total: usize = chunks.iter().map(|c| c.data.len()).sum();
-        let mut data = BinaryBuilder::with_capacity(chunks.len(), total);
-        for c in &chunks {
-            data.append_value(&c.data);
-        }
         let flow_i32 = |f: fn(&FlowRef) -> i32| i32_col(chunks.iter().map(|c| c.flow.map(|r| f(&r))));
         let batch = assemble(
             Table::Packets,
@@ -175,9 +209,9 @@ impl PacketChunks {
                 ("linktype", i32_col(chunks.iter().map(|c| Some(c.linktype.0 as i32)))),
                 ("vlan", i32_col(chunks.iter().map(|c| c.vlan.map(i32::from)))),
                 ("pkt_count", i64_col(chunks.iter().map(|c| Some(c.count as i64)))),
-                ("byte_count", i64_col(chunks.iter().map(|c| Some(c.data.len() as i64)))),
+                ("byte_count", i64_col(chunks.iter().map(|c| Some(c.bytes as i64)))),
                 ("source", str_col(chunks.iter().map(|c| sources.get(c.source as usize).map(String::as_str)))),
-                ("data", Arc::new(data.finish())),
+                ("data", Arc::new(data)),
                 ("event_date", date_col(chunks.iter().map(|c| c.first_ts))),
             ],
         )?;
@@ -185,8 +219,47 @@ impl PacketChunks {
     }
 }
 
+/// Every chunk's records, chunk after chunk, each chunk's in time order.
+fn gather(chunks: &[Chunk], arena: &[u8], spans: &[Span], total: usize) -> Vec<u8> {
+    let mut values = Vec::with_capacity(total);
+    for c in chunks {
+        let start = values.len();
+        let mut at = c.head;
+        while at != NO_SPAN {
+            let s = spans[at as usize];
+            values.extend_from_slice(&arena[s.start..s.start + s.len as usize]);
+            at = s.next;
+        }
+        if c.out_of_order {
+            sort_records_by_time(&mut values[start..]);
+        }
+    }
+    values
+}
+
+/// The `data` column: one value per chunk, over `values` without a copy.
+fn binary_array(chunks: &[Chunk], values: Vec<u8>) -> Result<BinaryArray, RowsError> {
+    let too_big = |_| RowsError::Arrow {
+        table: Table::Packets.name(),
+        source: arrow::error::ArrowError::ComputeError(format!(
+            "{} bytes of packet records in one batch: more than a Binary column holds (2 GiB); use smaller batches",
+            values.len()
+        )),
+    };
+    let mut offsets = Vec::with_capacity(chunks.len() + 1);
+    let mut end = 0usize;
+    offsets.push(0i32);
+    for c in chunks {
+        end += c.bytes;
+        offsets.push(i32::try_from(end).map_err(too_big)?);
+    }
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    BinaryArray::try_new(offsets, Buffer::from_vec(values), None)
+        .map_err(|source| RowsError::Arrow { table: Table::Packets.name(), source })
+}
+
 /// Captures are not always in time order; a chunk's records must be.
-fn sort_records_by_time(data: &mut Vec<u8>) {
+fn sort_records_by_time(data: &mut [u8]) {
     let mut spans: Vec<_> = opensoc_net::pcap_write::records(data)
         .flatten()
         .map(|r| (r.ts_ns, r.offset, RECORD_HEADER_LEN + r.data.len()))
@@ -196,5 +269,76 @@ fn sort_records_by_time(data: &mut Vec<u8>) {
     for (_, start, len) in spans {
         out.extend_from_slice(&data[start..start + len]);
     }
-    *data = out;
+    // Our own records always parse; should one not, capture order stays.
+    if out.len() == data.len() {
+        data.copy_from_slice(&out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray, Int64Array};
+
+    const DAY_NS: i64 = 86_400 * 1_000_000_000;
+
+    fn pkt(ts_ns: i64, linktype: u32, data: &[u8]) -> Packet<'_> {
+        Packet { ts_ns, origlen: data.len() as u32, linktype: LinkType(linktype), interface: 0, data }
+    }
+
+    /// (first_ts of each row, the records of each row as (ts, bytes)).
+    fn rows(b: &RecordBatch) -> Vec<Vec<(i64, Vec<u8>)>> {
+        let data = b.column_by_name("data").unwrap().as_binary::<i32>();
+        (0..data.len())
+            .map(|i| {
+                opensoc_net::pcap_write::records(data.value(i))
+                    .map(|r| r.unwrap())
+                    .map(|r| (r.ts_ns, r.data.to_vec()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn interleaved_chunks_come_out_whole_grouped_by_day_and_in_time_order() {
+        let mut c = PacketChunks::default();
+        let src = c.begin_source("test");
+        let t = 10 * DAY_NS;
+        c.push(src, &pkt(t + 5, 1, b"a1"), None, None);
+        c.push(src, &pkt(t + DAY_NS, 1, b"day2"), None, None);
+        c.push(src, &pkt(t + 6, 101, b"b1"), None, None);
+        c.push(src, &pkt(t + 3, 1, b"a0"), None, None); // out of order within its chunk
+        c.push(src, &pkt(t + 7, 101, b"b2"), None, None);
+        assert_eq!((c.packets(), c.bytes()), (5, 5 * RECORD_HEADER_LEN + 12));
+        let b = c.take_batch("s").unwrap().unwrap();
+        assert_eq!(
+            rows(&b),
+            vec![
+                vec![(t + 3, b"a0".to_vec()), (t + 5, b"a1".to_vec())],
+                vec![(t + 6, b"b1".to_vec()), (t + 7, b"b2".to_vec())],
+                vec![(t + DAY_NS, b"day2".to_vec())],
+            ]
+        );
+        let counts = b.column_by_name("pkt_count").unwrap().as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(counts.values().to_vec(), vec![2, 2, 1]);
+        let bytes = b.column_by_name("byte_count").unwrap().as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(bytes.values().to_vec(), vec![2 * 16 + 4, 2 * 16 + 4, 16 + 4]);
+        assert!(c.is_empty() && c.bytes() == 0);
+    }
+
+    #[test]
+    fn a_full_chunk_starts_another_and_the_arena_is_reused_across_batches() {
+        let mut c = PacketChunks::with_max_chunk_bytes(2 * (RECORD_HEADER_LEN + 4));
+        let src = c.begin_source("test");
+        for round in 0..2 {
+            for i in 0..5i64 {
+                c.push(src, &pkt(DAY_NS + i, 1, &[round as u8; 4]), None, None);
+            }
+            let b = c.take_batch("s").unwrap().unwrap();
+            let sizes: Vec<usize> = rows(&b).iter().map(Vec::len).collect();
+            assert_eq!(sizes, vec![2, 2, 1], "round {round}");
+            assert!(rows(&b).iter().flatten().all(|(_, d)| d == &[round as u8; 4]));
+        }
+        assert!(c.take_batch("s").unwrap().is_none());
+    }
 }
