@@ -145,6 +145,53 @@ mod tests {
         assert_eq!(summary(&runs), vec![(Some(1), vec![1, 3]), (Some(2), vec![0, 2]), (Some(5), vec![4])]);
     }
 
+    #[tokio::test]
+    async fn a_batch_spanning_days_is_one_commit_with_one_file_per_day_and_every_row() {
+        use deltalake::kernel::Transaction;
+        use deltalake::kernel::transaction::CommitProperties;
+        use opensoc_net::{LinkType, Packet};
+        use opensoc_rows::tables::PacketChunks;
+        use opensoc_schemas::Table;
+
+        let dir = tempfile::tempdir().unwrap();
+        let lake = crate::Lake::open(crate::LakeLocation::parse(&dir.path().to_string_lossy()).unwrap()).await.unwrap();
+        let before = lake.table(Table::Packets).await.unwrap().version().unwrap();
+        let day_ns = 86_400 * 1_000_000_000i64;
+        let mut chunks = PacketChunks::default();
+        let src = chunks.begin_source("test");
+        for i in 0..30i64 {
+            // Days 100, 101 and 102 interleaved, on two link types.
+            let data = [i as u8; 60];
+            let pkt = Packet {
+                ts_ns: (100 + i % 3) * day_ns + i,
+                origlen: 60,
+                linktype: LinkType(if i % 2 == 0 { 1 } else { 101 }),
+                interface: 0,
+                data: &data,
+            };
+            chunks.push(src, &pkt, None, None);
+        }
+        let batch = chunks.take_batch("s").unwrap().unwrap();
+        let txn = CommitProperties::default().with_application_transaction(Transaction::new("test-app", 7));
+        let committed = lake.append(Table::Packets, vec![batch], Some(txn)).await.unwrap();
+        assert_eq!(committed.version, before + 1, "one commit");
+        assert_eq!(committed.rows, 6, "a chunk per link type and day");
+
+        let table = lake.table(Table::Packets).await.unwrap();
+        assert_eq!(table.version(), Some(before + 1));
+        let mut days: Vec<String> = table
+            .snapshot()
+            .unwrap()
+            .log_data()
+            .iter()
+            .map(|f| f.partition_values_map().remove(PARTITION_COLUMN).flatten().unwrap_or_default())
+            .collect();
+        days.sort();
+        assert_eq!(days, vec!["1970-04-11", "1970-04-12", "1970-04-13"], "one file per day");
+        let app_version = table.snapshot().unwrap().transaction_version(table.log_store().as_ref(), "test-app").await;
+        assert_eq!(app_version.unwrap(), Some(7), "the application transaction is committed");
+    }
+
     #[test]
     fn a_batch_without_the_partition_column_is_an_error() {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, false)]));
