@@ -11,8 +11,6 @@
 //! delta-rs makes, with the same conflict checking, so application
 //! transactions keep stream ingest exactly once.
 
-use std::sync::Arc;
-
 use buoyant_kernel::expressions::Scalar;
 use buoyant_kernel::schema::DataType as KernelType;
 use deltalake::arrow::array::{Array, Date32Array, UInt32Array};
@@ -90,13 +88,13 @@ fn runs_by_day(batch: RecordBatch) -> Result<Vec<(Option<i32>, RecordBatch)>, De
     Ok(starts.iter().zip(ends).map(|(&s, e)| (day_at(&days, s), batch.slice(s, e - s))).collect())
 }
 
-fn day_column(batch: &RecordBatch) -> Result<Arc<Date32Array>, DeltaTableError> {
+fn day_column(batch: &RecordBatch) -> Result<Date32Array, DeltaTableError> {
     let col = batch
         .column_by_name(PARTITION_COLUMN)
         .ok_or_else(|| DeltaTableError::Generic(format!("batch has no {PARTITION_COLUMN} column")))?;
     col.as_any()
         .downcast_ref::<Date32Array>()
-        .map(|a| Arc::new(a.clone()))
+        .cloned()
         .ok_or_else(|| DeltaTableError::Generic(format!("{PARTITION_COLUMN} is {}, not a date", col.data_type())))
 }
 
@@ -112,6 +110,8 @@ fn run_starts(days: &Date32Array) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use deltalake::arrow::array::Int32Array;
     use deltalake::arrow::datatypes::{DataType, Field, Schema};
 
@@ -148,7 +148,6 @@ mod tests {
     #[tokio::test]
     async fn a_batch_spanning_days_is_one_commit_with_one_file_per_day_and_every_row() {
         use deltalake::kernel::Transaction;
-        use deltalake::kernel::transaction::CommitProperties;
         use opensoc_net::{LinkType, Packet};
         use opensoc_rows::tables::PacketChunks;
         use opensoc_schemas::Table;

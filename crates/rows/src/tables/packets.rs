@@ -172,7 +172,7 @@ impl PacketChunks {
         // Sources stay: the current one goes on filing packets after this batch.
         let sources = &self.sources;
         self.index.clear();
-        self.bytes = 0;
+        let total = std::mem::take(&mut self.bytes);
         self.packets = 0;
         let none = CommunityId::default_sort_key();
         // Grouped by day first: the lake writes each day's run of rows to
@@ -182,11 +182,9 @@ impl PacketChunks {
             let kb = (event_date(b.first_ts), b.flow.map_or(none, |f| f.community_id), b.first_ts);
             ka.cmp(&kb)
         });
-        let total: usize = chunks.iter().map(|c| c.bytes).sum();
-        let values = gather(&chunks, &self.arena, &self.spans, total);
+        let data = data_column(&chunks, &self.arena, &self.spans, total)?;
         self.arena.clear();
         self.spans.clear();
-        let data = binary_array(&chunks, values)?;
         let ip =
             |f: fn(&FlowRef) -> IpAddr| chunks.iter().map(|c| c.flow.map(|r| f(&r).to_string())).collect::<Vec<_>>();
         let ip_lo = ip(|r| r.ip_lo);
@@ -219,9 +217,12 @@ impl PacketChunks {
     }
 }
 
-/// Every chunk's records, chunk after chunk, each chunk's in time order.
-fn gather(chunks: &[Chunk], arena: &[u8], spans: &[Span], total: usize) -> Vec<u8> {
+/// The `data` column: every chunk's records, chunk after chunk, each
+/// chunk's in time order, copied once from the arena (`total` bytes).
+fn data_column(chunks: &[Chunk], arena: &[u8], spans: &[Span], total: usize) -> Result<BinaryArray, RowsError> {
     let mut values = Vec::with_capacity(total);
+    let mut offsets = Vec::with_capacity(chunks.len() + 1);
+    offsets.push(0i32);
     for c in chunks {
         let start = values.len();
         let mut at = c.head;
@@ -233,25 +234,12 @@ fn gather(chunks: &[Chunk], arena: &[u8], spans: &[Span], total: usize) -> Vec<u
         if c.out_of_order {
             sort_records_by_time(&mut values[start..]);
         }
-    }
-    values
-}
-
-/// The `data` column: one value per chunk, over `values` without a copy.
-fn binary_array(chunks: &[Chunk], values: Vec<u8>) -> Result<BinaryArray, RowsError> {
-    let too_big = |_| RowsError::Arrow {
-        table: Table::Packets.name(),
-        source: arrow::error::ArrowError::ComputeError(format!(
-            "{} bytes of packet records in one batch: more than a Binary column holds (2 GiB); use smaller batches",
-            values.len()
-        )),
-    };
-    let mut offsets = Vec::with_capacity(chunks.len() + 1);
-    let mut end = 0usize;
-    offsets.push(0i32);
-    for c in chunks {
-        end += c.bytes;
-        offsets.push(i32::try_from(end).map_err(too_big)?);
+        offsets.push(i32::try_from(values.len()).map_err(|_| RowsError::Arrow {
+            table: Table::Packets.name(),
+            source: arrow::error::ArrowError::ComputeError(format!(
+                "{total} bytes of packet records in one batch: more than a Binary column holds (2 GiB); use smaller batches"
+            )),
+        })?);
     }
     let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
     BinaryArray::try_new(offsets, Buffer::from_vec(values), None)
@@ -286,7 +274,7 @@ mod tests {
         Packet { ts_ns, origlen: data.len() as u32, linktype: LinkType(linktype), interface: 0, data }
     }
 
-    /// (first_ts of each row, the records of each row as (ts, bytes)).
+    /// The records of each row, as (ts, bytes).
     fn rows(b: &RecordBatch) -> Vec<Vec<(i64, Vec<u8>)>> {
         let data = b.column_by_name("data").unwrap().as_binary::<i32>();
         (0..data.len())
