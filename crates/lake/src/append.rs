@@ -10,35 +10,53 @@
 //! next day's opens. The commit is the same `WRITE` (append) operation
 //! delta-rs makes, with the same conflict checking, so application
 //! transactions keep stream ingest exactly once.
+//!
+//! A table with a column of large binary values (the `packets` table's
+//! pcap records) names it, and its files are written by
+//! [`crate::blob_file`] instead, straight to their place in the table
+//! (a local file streams to disk; an object store gets one upload per
+//! file), with statistics from [`crate::file_stats`].
 
 use buoyant_kernel::expressions::Scalar;
 use buoyant_kernel::schema::DataType as KernelType;
-use deltalake::arrow::array::{Array, Date32Array, UInt32Array};
+use deltalake::arrow::array::{Array, BinaryArray, Date32Array, UInt32Array};
 use deltalake::arrow::compute::take_record_batch;
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::kernel::Action;
+use deltalake::kernel::scalars::ScalarExt as _;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add};
+use deltalake::parquet::file::metadata::ParquetMetaData;
 use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter as _, RecordBatchWriter, WriteMode};
 use deltalake::{DeltaTable, DeltaTableError};
+use futures::StreamExt as _;
 use indexmap::IndexMap;
 use opensoc_schemas::PARTITION_COLUMN;
 
 /// Append `batches` to `table` in one commit and return the table at the
 /// version the commit made.
+/// `blob` names a column of large binary values whose files
+/// [`crate::blob_file`] writes.
 pub(crate) async fn append_partitioned(
     mut table: DeltaTable,
     batches: Vec<RecordBatch>,
     props: WriterProperties,
     commit: Option<CommitProperties>,
+    blob: Option<&'static str>,
 ) -> Result<DeltaTable, DeltaTableError> {
-    let mut writer = RecordBatchWriter::for_table(&table)?.with_writer_properties(props);
+    let mut writer = RecordBatchWriter::for_table(&table)?.with_writer_properties(props.clone());
     let mut adds = Vec::new();
+    let mut blob_files = Vec::new();
     for batch in batches {
         for (day, run) in runs_by_day(batch)? {
             let value = day.map_or(Scalar::Null(KernelType::DATE), Scalar::Date);
             let partition = IndexMap::from([(PARTITION_COLUMN.to_string(), value)]);
+            if let Some(blob) = blob {
+                blob_files.extend(split_files(&run, blob)?.into_iter().map(|f| (partition.clone(), f, blob)));
+                continue;
+            }
             writer.write_partition(run, &partition, WriteMode::Default).await?;
             // Close the day's file before the next day's opens: a batch that
             // spans hundreds of days holds one open Parquet writer, not one
@@ -46,6 +64,23 @@ pub(crate) async fn append_partitioned(
             adds.extend(writer.flush().await?.into_iter().map(Action::Add));
         }
     }
+    // Blob files are encoded on blocking threads, as many at once as there
+    // are cores (each holds at most one file's page buffers, or on an object
+    // store the file itself until its upload).
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let mut pending = blob_files.into_iter();
+    let mut running = futures::stream::FuturesUnordered::new();
+    loop {
+        while running.len() < parallel {
+            let Some((partition, rows, blob)) = pending.next() else { break };
+            running.push(write_blob_file(&table, rows, partition, &props, blob));
+        }
+        match running.next().await {
+            Some(add) => adds.push(Action::Add(add?)),
+            None => break,
+        }
+    }
+    drop(running);
     let operation = DeltaOperation::Write {
         mode: SaveMode::Append,
         partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
@@ -59,6 +94,101 @@ pub(crate) async fn append_partitioned(
     // reloading the log instead would replay it on every commit.
     table.state = Some(committed.snapshot());
     Ok(table)
+}
+
+/// Most bytes of binary values in one file of a blob table: an object
+/// store's file is built in memory before its upload.
+const FILE_BLOB_BYTES: usize = 128 << 20;
+
+/// A day's run cut into files of at most [`FILE_BLOB_BYTES`] of `blob`
+/// values (zero-copy slices).
+fn split_files(run: &RecordBatch, blob: &str) -> Result<Vec<RecordBatch>, DeltaTableError> {
+    let values = run
+        .column_by_name(blob)
+        .and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
+        .ok_or_else(|| DeltaTableError::Generic(format!("batch has no Binary column {blob}")))?;
+    Ok(crate::blob_file::row_groups(values, usize::MAX, FILE_BLOB_BYTES)
+        .into_iter()
+        .map(|(start, len)| run.slice(start, len))
+        .collect())
+}
+
+/// Write one file of a blob table into its partition and return its
+/// `add` action. The Parquet encoding runs on a blocking thread.
+async fn write_blob_file(
+    table: &DeltaTable,
+    mut rows: RecordBatch,
+    partition: IndexMap<String, Scalar>,
+    props: &WriterProperties,
+    blob: &'static str,
+) -> Result<Add, DeltaTableError> {
+    // Delta keeps partition values in the log, not in the files.
+    if let Ok(i) = rows.schema().index_of(PARTITION_COLUMN) {
+        rows.remove_column(i);
+    }
+    let dir: Vec<String> = partition.iter().map(|(k, v)| format!("{k}={}", v.serialize_encoded())).collect();
+    let codec = props.compression(&ColumnPath::from(blob)).to_string().to_lowercase();
+    let path = format!("{}/part-00000-{}-c000.{codec}.parquet", dir.join("/"), uuid::Uuid::new_v4());
+    let props = props.clone();
+    let local = match table.table_url().scheme() {
+        "file" => table.table_url().to_file_path().ok(),
+        _ => None,
+    };
+    let blocking_error = |e: tokio::task::JoinError| DeltaTableError::Generic(format!("writing {path}: {e}"));
+    let (size, metadata) = match local {
+        Some(root) => {
+            let file = root.join(&path);
+            tokio::task::spawn_blocking(move || write_local(&file, &rows, blob, props))
+                .await
+                .map_err(blocking_error)??
+        }
+        None => {
+            let (bytes, metadata) = tokio::task::spawn_blocking(move || {
+                let mut bytes = Vec::new();
+                let metadata = crate::blob_file::write(&mut bytes, &rows, blob, props)?;
+                Ok::<_, DeltaTableError>((bytes, metadata))
+            })
+            .await
+            .map_err(blocking_error)??;
+            let size = bytes.len() as u64;
+            object_store::ObjectStoreExt::put(
+                &table.log_store().object_store(None),
+                &object_store::path::Path::from(path.as_str()),
+                bytes.into(),
+            )
+            .await?;
+            (size, metadata)
+        }
+    };
+    let stats = crate::file_stats::stats_json(&metadata)?;
+    Ok(Add {
+        path,
+        size: size as i64,
+        partition_values: partition.iter().map(|(k, v)| (k.clone(), (!v.is_null()).then(|| v.serialize()))).collect(),
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change: true,
+        stats: Some(stats),
+        ..Default::default()
+    })
+}
+
+/// Stream a file of a blob table to local disk; its size and metadata.
+fn write_local(
+    file: &std::path::Path,
+    rows: &RecordBatch,
+    blob: &str,
+    props: WriterProperties,
+) -> Result<(u64, ParquetMetaData), DeltaTableError> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| DeltaTableError::Generic(format!("writing {}: {e}", file.display()));
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(file).map_err(io)?);
+    let metadata = crate::blob_file::write(&mut out, rows, blob, props)?;
+    out.flush().map_err(io)?;
+    let size = out.get_ref().metadata().map_err(io)?.len();
+    Ok((size, metadata))
 }
 
 /// Cut a batch into runs of rows with the same `event_date`. Rows already
@@ -189,6 +319,82 @@ mod tests {
         assert_eq!(days, vec!["1970-04-11", "1970-04-12", "1970-04-13"], "one file per day");
         let app_version = table.snapshot().unwrap().transaction_version(table.log_store().as_ref(), "test-app").await;
         assert_eq!(app_version.unwrap(), Some(7), "the application transaction is committed");
+    }
+
+    /// Packets over three days, with and without flows (null flow columns),
+    /// at times with sub-millisecond parts.
+    fn packets_batch() -> RecordBatch {
+        use opensoc_net::community_id::{CommunityIdHasher, FlowTuple};
+        use opensoc_net::{FlowRef, LinkType, Packet};
+        use opensoc_rows::tables::PacketChunks;
+        let hasher = CommunityIdHasher::new(0);
+        let day_ns = 86_400 * 1_000_000_000i64;
+        let mut chunks = PacketChunks::default();
+        let src = chunks.begin_source("test.pcap");
+        for i in 0..300i64 {
+            let data = vec![i as u8; 40 + (i as usize * 13) % 900];
+            let pkt = Packet {
+                ts_ns: (19_000 + i % 3) * day_ns + i * 1_234_567 + 89,
+                origlen: data.len() as u32,
+                linktype: LinkType(1),
+                interface: 0,
+                data: &data,
+            };
+            let (ip_lo, ip_hi) = (format!("10.0.{}.1", i % 7).parse().unwrap(), "192.168.1.2".parse().unwrap());
+            let port_lo = 1000 + (i % 7) as u16;
+            let tuple = FlowTuple { src: ip_lo, dst: ip_hi, proto: 6, sport: Some(port_lo), dport: Some(443) };
+            let flow = (i % 5 != 0).then(|| FlowRef {
+                flow_id: (i % 7) as u64,
+                community_id: hasher.hash(&tuple),
+                ip_lo,
+                ip_hi,
+                port_lo,
+                port_hi: 443,
+                proto: 6,
+                direction: 0,
+            });
+            chunks.push(src, &pkt, flow, (i % 2 == 0).then_some(7));
+        }
+        chunks.take_batch("sensor-1").unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn blob_files_carry_the_statistics_delta_rs_would_write_and_read_back_whole() {
+        use deltalake::arrow::compute::concat_batches;
+        use opensoc_schemas::Table;
+        let dir = tempfile::tempdir().unwrap();
+        let lake = crate::Lake::open(crate::LakeLocation::parse(&dir.path().to_string_lossy()).unwrap()).await.unwrap();
+        let table = lake.table(Table::Packets).await.unwrap();
+        let props = crate::lake::writer_properties(Table::Packets);
+        let batch = packets_batch();
+        for (day, run) in runs_by_day(batch.clone()).unwrap() {
+            let partition = IndexMap::from([(PARTITION_COLUMN.to_string(), Scalar::Date(day.unwrap()))]);
+            let mut theirs = RecordBatchWriter::for_table(&table).unwrap().with_writer_properties(props.clone());
+            theirs.write_partition(run.clone(), &partition, WriteMode::Default).await.unwrap();
+            let theirs = theirs.flush().await.unwrap().remove(0);
+            let ours = write_blob_file(&table, run, partition.clone(), &props, "data").await.unwrap();
+            let json = |a: &Add| serde_json::from_str::<serde_json::Value>(a.stats.as_deref().unwrap()).unwrap();
+            assert_eq!(json(&ours), json(&theirs), "statistics of day {day:?}");
+            assert_eq!(ours.partition_values, theirs.partition_values);
+            assert!(ours.path.starts_with(&format!("{PARTITION_COLUMN}=")), "{}", ours.path);
+            let on_disk = std::fs::metadata(dir.path().join("packets").join(&ours.path)).unwrap().len();
+            assert_eq!(ours.size as u64, on_disk);
+        }
+        // Through the lake: every row back, the same as written.
+        lake.append(Table::Packets, vec![batch.clone()], None).await.unwrap();
+        let engine = crate::sql::SqlEngine::new(&lake).await.unwrap();
+        let (schema, back) = engine
+            .query("SELECT * FROM packets ORDER BY event_date, community_id NULLS FIRST, first_ts")
+            .await
+            .unwrap();
+        let back = concat_batches(&schema, &back).unwrap();
+        assert_eq!(back.num_rows(), batch.num_rows());
+        for name in ["data", "community_id", "first_ts", "pkt_count", "vlan", "source"] {
+            let theirs = batch.column_by_name(name).unwrap();
+            // DataFusion reads strings and binaries as views.
+            let ours = deltalake::arrow::compute::cast(back.column_by_name(name).unwrap(), theirs.data_type()).unwrap();
+            assert!(ours.as_ref() == theirs.as_ref(), "column {name} differs");
+        }
     }
 
     #[test]

@@ -298,7 +298,9 @@ impl Lake {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         // Flows and logs were enriched by `prepare`; findings are here.
         let batches = if t == Table::Findings { self.enrich(batches).await? } else { batches };
-        let table = crate::append::append_partitioned(base, batches, writer_properties(t), commit)
+        // Packet records are nearly all of the packets table's bytes.
+        let blob = (t == Table::Packets).then_some("data");
+        let table = crate::append::append_partitioned(base, batches, writer_properties(t), commit, blob)
             .await
             .map_err(|e| LakeError::delta(t, "append", e))?;
         let version = table.version().unwrap_or_default();

@@ -5,7 +5,9 @@
 //! ([`sql`]) and PCAP carving ([`carve`]).
 
 mod append;
+mod blob_file;
 pub mod carve;
+mod file_stats;
 pub mod function;
 pub mod geoip_sync;
 pub mod ingest;

@@ -27,9 +27,15 @@ pub struct BatchCommit {
     pub commits: Vec<Committed>,
 }
 
-/// Append each table's batch in its own commit, in order. `commit_props`
-/// gives the commit properties per table (e.g. the application
-/// transaction that makes stream ingest exactly once).
+/// Append each table's batch in its own commit. `commit_props` gives the
+/// commit properties per table (e.g. the application transaction that
+/// makes stream ingest exactly once).
+///
+/// The tables are committed at the same time: the `packets` table's files
+/// are encoded on blocking threads while the other tables' are written,
+/// so a batch's commit uses both cores. The tables' commits are
+/// independent (one table per commit, each with its own properties); the
+/// first failure is returned once all have finished.
 pub async fn commit_record_batches(
     lake: &Lake,
     batches: Vec<(Table, RecordBatch)>,
@@ -43,9 +49,17 @@ pub async fn commit_record_batches(
         findings.extend(found);
         prepared.push((table, batch));
     }
-    let findings = findings.into_iter().map(|b| (Table::Findings, b));
-    for (table, batch) in prepared.into_iter().chain(findings) {
-        out.commits.push(lake.append(table, vec![batch], commit_props(table)).await?);
+    let mut appends = Vec::with_capacity(prepared.len() + 1);
+    for (table, batch) in prepared {
+        appends.push(lake.append(table, vec![batch], commit_props(table)));
+    }
+    if !findings.is_empty() {
+        // One commit for all of them: concurrent commits to one table would
+        // race for the same version.
+        appends.push(lake.append(Table::Findings, findings, commit_props(Table::Findings)));
+    }
+    for committed in futures::future::join_all(appends).await {
+        out.commits.push(committed?);
     }
     Ok(out)
 }

@@ -1,0 +1,317 @@
+//! Parquet files for tables whose rows carry large binary values — the
+//! `packets` table, where one column holds a flow chunk's pcap records and
+//! is nearly all of the bytes.
+//!
+//! parquet-rs's Arrow writer handles such a column like any other: the
+//! values are copied into a growing encoder buffer, again into a page
+//! buffer, compressed into a third, buffered with the rest of the row group
+//! and copied into the file buffer, which delta-rs then hands to the object
+//! store as a whole — five passes over every packet byte, most of them over
+//! memory long since out of cache. Here that one column is written page by
+//! page: the page's values are laid out (PLAIN: length, bytes) in one
+//! reused buffer, compressed into another while the bytes are still in
+//! cache, and the page goes out with its header. Every other column goes
+//! through parquet-rs's own Arrow column writers, so statistics, bloom
+//! filters and the page index are what the table's [`WriterProperties`]
+//! ask for. The result is an ordinary Parquet file (the Arrow schema is
+//! embedded as usual) that every reader opens.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use deltalake::arrow::array::{Array, ArrayRef, BinaryArray};
+use deltalake::arrow::datatypes::DataType;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::parquet::arrow::ArrowWriter;
+use deltalake::parquet::arrow::arrow_writer::compute_leaves;
+use deltalake::parquet::basic::{Compression, Encoding, PageType};
+use deltalake::parquet::column::page::{CompressedPage, Page, PageWriter as _};
+use deltalake::parquet::column::writer::ColumnCloseResult;
+use deltalake::parquet::errors::ParquetError;
+use deltalake::parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder, PageEncodingStats, ParquetMetaData};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use deltalake::parquet::schema::types::{ColumnDescPtr, ColumnPath};
+
+/// Most bytes of binary values in one row group. Carving reads the binary
+/// column of every row group whose statistics and bloom filter admit the
+/// flow asked for: smaller groups mean less read for one flow.
+pub(crate) const ROW_GROUP_BLOB_BYTES: usize = 16 << 20;
+
+/// A column written page by page: which one, and how.
+struct BlobColumn {
+    index: usize,
+    descr: ColumnDescPtr,
+    compression: Compression,
+    page_bytes: usize,
+}
+
+/// Reused page buffers.
+#[derive(Default)]
+struct PageBuffers {
+    plain: Vec<u8>,
+    compressed: Vec<u8>,
+    snappy: Option<snap::raw::Encoder>,
+}
+
+/// Write `batch` as one Parquet file to `sink`, the non-null `Binary`
+/// column `blob` page by page (see the module docs), and return the
+/// file's metadata. The column's compression and page size come from
+/// `props`; Snappy and none are supported.
+pub(crate) fn write<W: Write + Send>(
+    sink: &mut W,
+    batch: &RecordBatch,
+    blob: &str,
+    props: WriterProperties,
+) -> Result<ParquetMetaData, ParquetError> {
+    let schema = batch.schema();
+    let index = schema.index_of(blob).map_err(|e| ParquetError::General(e.to_string()))?;
+    if *schema.field(index).data_type() != DataType::Binary || schema.field(index).is_nullable() {
+        return Err(ParquetError::General(format!("{blob} must be a non-null Binary column")));
+    }
+    let path = ColumnPath::from(blob);
+    let compression = props.compression(&path);
+    if !matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED) {
+        return Err(ParquetError::NYI(format!("{compression} for {blob}: Snappy or none")));
+    }
+    let page_bytes = props.column_data_page_size_limit(&path);
+    let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
+
+    let (mut file, factory) = ArrowWriter::try_new(sink, schema.clone(), Some(props))?.into_serialized_writer()?;
+    let descr = file.schema_descr().column(index);
+    let column = BlobColumn { index, descr, compression, page_bytes };
+    let values = binary(batch.column(index))?;
+    let mut buffers = PageBuffers::default();
+    for (group, (start, len)) in row_groups(values, max_rows, ROW_GROUP_BLOB_BYTES).into_iter().enumerate() {
+        let rows = batch.slice(start, len);
+        let mut writers = factory.create_column_writers(group)?;
+        let mut row_group = file.next_row_group()?;
+        // One leaf per column (the schema is flat), in schema order.
+        for (i, mut writer) in writers.drain(..).enumerate() {
+            if i == column.index {
+                let (chunk, close) = buffers.column_chunk(&column, binary(rows.column(i))?)?;
+                row_group.append_column(&chunk, close)?;
+                continue;
+            }
+            for leaf in compute_leaves(schema.field(i), rows.column(i))? {
+                writer.write(&leaf)?;
+            }
+            writer.close()?.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+    }
+    file.finish()
+}
+
+fn binary(array: &ArrayRef) -> Result<&BinaryArray, ParquetError> {
+    array.as_any().downcast_ref::<BinaryArray>().ok_or_else(|| ParquetError::General("not a Binary array".into()))
+}
+
+/// Row groups as (first row, rows): at most `max_rows` rows and, past the
+/// first row, at most `max_bytes` of binary values each.
+pub(crate) fn row_groups(values: &BinaryArray, max_rows: usize, max_bytes: usize) -> Vec<(usize, usize)> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for i in 0..values.len() {
+        let len = values.value_length(i) as usize;
+        if i > start && (i - start == max_rows || bytes + len > max_bytes) {
+            groups.push((start, i - start));
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if start < values.len() {
+        groups.push((start, values.len() - start));
+    }
+    groups
+}
+
+impl PageBuffers {
+    /// One row group's chunk of the column: its pages (headers and
+    /// compressed values) and what the row group writer needs to know.
+    fn column_chunk(
+        &mut self,
+        column: &BlobColumn,
+        values: &BinaryArray,
+    ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
+        let capacity = match column.compression {
+            Compression::UNCOMPRESSED => values.value_data().len() + 4 * values.len(),
+            _ => values.value_data().len() * 3 / 4,
+        };
+        let mut sink = TrackedWrite::new(Vec::with_capacity(capacity + 4096));
+        let mut pages = SerializedPageWriter::new(&mut sink);
+        let mut offsets = OffsetIndexBuilder::new();
+        let (mut compressed_size, mut uncompressed_size, mut page_count) = (0i64, 0i64, 0);
+        let mut next = 0;
+        while next < values.len() {
+            let start = next;
+            self.plain.clear();
+            // Whole values only; a value larger than a page gets a page of its own.
+            while next < values.len()
+                && (next == start || self.plain.len() + 4 + values.value_length(next) as usize <= column.page_bytes)
+            {
+                let v = values.value(next);
+                self.plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                self.plain.extend_from_slice(v);
+                next += 1;
+            }
+            let buf = self.compress(column.compression)?;
+            let page = Page::DataPage {
+                buf,
+                num_values: (next - start) as u32,
+                encoding: Encoding::PLAIN,
+                def_level_encoding: Encoding::RLE,
+                rep_level_encoding: Encoding::RLE,
+                statistics: None,
+            };
+            let spec = pages.write_page(CompressedPage::new(page, self.plain.len()))?;
+            offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+            offsets.append_row_count((next - start) as i64);
+            compressed_size += spec.compressed_size as i64;
+            uncompressed_size += spec.uncompressed_size as i64;
+            page_count += 1;
+        }
+        pages.close()?;
+        let metadata = ColumnChunkMetaData::builder(column.descr.clone())
+            .set_compression(column.compression)
+            .set_encodings(vec![Encoding::PLAIN])
+            .set_page_encoding_stats(vec![PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding: Encoding::PLAIN,
+                count: page_count,
+            }])
+            .set_total_compressed_size(compressed_size)
+            .set_total_uncompressed_size(uncompressed_size)
+            .set_num_values(values.len() as i64)
+            .set_data_page_offset(0)
+            .build()?;
+        let close = ColumnCloseResult {
+            bytes_written: compressed_size as u64,
+            rows_written: values.len() as u64,
+            metadata,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: Some(offsets.build()),
+        };
+        Ok((Bytes::from(sink.into_inner()?), close))
+    }
+
+    /// The page's values, compressed.
+    fn compress(&mut self, compression: Compression) -> Result<Bytes, ParquetError> {
+        if compression == Compression::UNCOMPRESSED {
+            return Ok(Bytes::copy_from_slice(&self.plain));
+        }
+        let max = snap::raw::max_compress_len(self.plain.len());
+        if self.compressed.len() < max {
+            self.compressed.resize(max, 0);
+        }
+        let n = self
+            .snappy
+            .get_or_insert_with(snap::raw::Encoder::new)
+            .compress(&self.plain, &mut self.compressed)
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        Ok(Bytes::copy_from_slice(&self.compressed[..n]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::arrow::array::{Int32Array, StringArray};
+    use deltalake::arrow::datatypes::{Field, Schema};
+    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use deltalake::parquet::file::properties::EnabledStatistics;
+    use std::sync::Arc;
+
+    fn batch(n: usize, value_len: impl Fn(usize) -> usize) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("data", DataType::Binary, false),
+        ]));
+        let ids = Int32Array::from_iter_values(0..n as i32);
+        let names = StringArray::from_iter((0..n).map(|i| (i % 3 != 0).then(|| format!("n{i}"))));
+        let values: Vec<Vec<u8>> = (0..n).map(|i| (0..value_len(i)).map(|j| (i * 7 + j / 5) as u8).collect()).collect();
+        let data = BinaryArray::from_iter_values(values.iter());
+        RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(names), Arc::new(data)]).unwrap()
+    }
+
+    fn props(compression: Compression, page_bytes: usize, rows: usize) -> WriterProperties {
+        WriterProperties::builder()
+            .set_compression(compression)
+            .set_data_page_size_limit(page_bytes)
+            .set_max_row_group_row_count(Some(rows))
+            .set_column_dictionary_enabled(ColumnPath::from("data"), false)
+            .set_column_statistics_enabled(ColumnPath::from("data"), EnabledStatistics::None)
+            .build()
+    }
+
+    fn read_back(bytes: Vec<u8>) -> (RecordBatch, ParquetMetaData) {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+        let meta = reader.metadata().as_ref().clone();
+        let batches: Vec<_> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
+        let schema = batches[0].schema();
+        (deltalake::arrow::compute::concat_batches(&schema, &batches).unwrap(), meta)
+    }
+
+    #[test]
+    fn a_file_reads_back_row_for_row_across_pages_and_row_groups() {
+        for compression in [Compression::SNAPPY, Compression::UNCOMPRESSED] {
+            // Values of 0 to 3000 bytes, pages of 4 KiB, row groups of 50 rows:
+            // several values per page, values larger than a page, empty values.
+            let b = batch(230, |i| (i * 37) % 3001);
+            let mut bytes = Vec::new();
+            let meta = write(&mut bytes, &b, "data", props(compression, 4096, 50)).unwrap();
+            assert_eq!(meta.num_row_groups(), 5, "{compression}");
+            let (back, read_meta) = read_back(bytes);
+            assert_eq!(back, b, "{compression}");
+            let data = read_meta.row_group(0).column(2);
+            assert_eq!(data.compression(), compression);
+            assert!(data.statistics().is_none(), "no statistics asked for the blob column");
+            // The other columns keep what the properties ask for.
+            assert!(read_meta.row_group(0).column(0).statistics().is_some());
+        }
+    }
+
+    #[test]
+    fn row_groups_end_at_the_byte_budget_or_the_row_cap() {
+        let b = batch(10, |i| if i == 4 { 100 } else { 10 });
+        let values = binary(b.column(2)).unwrap();
+        assert_eq!(row_groups(values, 3, 1000), vec![(0, 3), (3, 3), (6, 3), (9, 1)]);
+        assert_eq!(row_groups(values, 100, 45), vec![(0, 4), (4, 1), (5, 4), (9, 1)]);
+        assert_eq!(row_groups(values, 100, 1), (0..10).map(|i| (i, 1)).collect::<Vec<_>>(), "one oversized value each");
+    }
+
+    #[test]
+    fn the_page_index_of_the_blob_column_points_at_its_pages() {
+        let b = batch(40, |_| 1000);
+        let mut bytes = Vec::new();
+        write(&mut bytes, &b, "data", props(Compression::SNAPPY, 4096, 1000)).unwrap();
+        let options = deltalake::parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+            .with_page_index_policy(deltalake::parquet::file::metadata::PageIndexPolicy::Required);
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::from(bytes.clone()), options).unwrap();
+        let offsets = reader.metadata().offset_index().expect("offset index");
+        let pages = &offsets[0][2].page_locations;
+        // 4 values of 1004 encoded bytes fit a 4 KiB page.
+        assert_eq!(pages.len(), 10);
+        assert_eq!(
+            pages.iter().map(|p| p.first_row_index).collect::<Vec<_>>(),
+            (0..40).step_by(4).collect::<Vec<i64>>()
+        );
+        for p in pages {
+            // Every location starts a page header (a thrift struct: field 1, i32).
+            assert_eq!(bytes[p.offset as usize], 0x15, "page at {}", p.offset);
+        }
+    }
+
+    #[test]
+    fn a_nullable_or_non_binary_column_is_refused() {
+        let b = batch(3, |_| 1);
+        let err = write(&mut Vec::new(), &b, "name", props(Compression::SNAPPY, 4096, 10)).unwrap_err();
+        assert!(err.to_string().contains("non-null Binary"), "{err}");
+        let zstd = WriterProperties::builder().set_compression(Compression::ZSTD(Default::default())).build();
+        let err = write(&mut Vec::new(), &b, "data", zstd).unwrap_err();
+        assert!(err.to_string().contains("Snappy or none"), "{err}");
+    }
+}
