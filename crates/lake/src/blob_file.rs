@@ -30,6 +30,7 @@ use deltalake::parquet::column::writer::ColumnCloseResult;
 use deltalake::parquet::errors::ParquetError;
 use deltalake::parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder, PageEncodingStats, ParquetMetaData};
 use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::file::reader::{ChunkReader, Length};
 use deltalake::parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use deltalake::parquet::schema::types::{ColumnDescPtr, ColumnPath};
 
@@ -46,12 +47,38 @@ struct BlobColumn {
     page_bytes: usize,
 }
 
-/// Reused page buffers.
+/// Buffers reused from page to page and row group to row group.
 #[derive(Default)]
 struct PageBuffers {
     plain: Vec<u8>,
     compressed: Vec<u8>,
     snappy: Option<snap::raw::Encoder>,
+    /// The row group's column chunk, until the row group writer copies it.
+    chunk: Vec<u8>,
+}
+
+/// A column chunk lent to the row group writer (which copies it into the
+/// file) without moving it out of the reused buffer.
+struct LentChunk<'a>(&'a [u8]);
+
+impl Length for LentChunk<'_> {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+impl<'a> ChunkReader for LentChunk<'a> {
+    type T = &'a [u8];
+
+    fn get_read(&self, start: u64) -> Result<&'a [u8], ParquetError> {
+        self.0.get(start as usize..).ok_or_else(|| ParquetError::EOF(format!("offset {start} past the chunk")))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> Result<Bytes, ParquetError> {
+        let start = start as usize;
+        let range = self.0.get(start..start.saturating_add(length));
+        range.map(Bytes::copy_from_slice).ok_or_else(|| ParquetError::EOF(format!("{length} bytes at {start}")))
+    }
 }
 
 /// Write `batch` as one Parquet file to `sink`, the non-null `Binary`
@@ -89,8 +116,8 @@ pub(crate) fn write<W: Write + Send>(
         // One leaf per column (the schema is flat), in schema order.
         for (i, mut writer) in writers.drain(..).enumerate() {
             if i == column.index {
-                let (chunk, close) = buffers.column_chunk(&column, binary(rows.column(i))?)?;
-                row_group.append_column(&chunk, close)?;
+                let close = buffers.column_chunk(&column, binary(rows.column(i))?)?;
+                row_group.append_column(&LentChunk(&buffers.chunk), close)?;
                 continue;
             }
             for leaf in compute_leaves(schema.field(i), rows.column(i))? {
@@ -127,18 +154,13 @@ pub(crate) fn row_groups(values: &BinaryArray, max_rows: usize, max_bytes: usize
 }
 
 impl PageBuffers {
-    /// One row group's chunk of the column: its pages (headers and
-    /// compressed values) and what the row group writer needs to know.
-    fn column_chunk(
-        &mut self,
-        column: &BlobColumn,
-        values: &BinaryArray,
-    ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
-        let capacity = match column.compression {
-            Compression::UNCOMPRESSED => values.value_data().len() + 4 * values.len(),
-            _ => values.value_data().len() * 3 / 4,
-        };
-        let mut sink = TrackedWrite::new(Vec::with_capacity(capacity + 4096));
+    /// One row group's chunk of the column, left in `self.chunk`: its
+    /// pages (headers and compressed values); and what the row group
+    /// writer needs to know.
+    fn column_chunk(&mut self, column: &BlobColumn, values: &BinaryArray) -> Result<ColumnCloseResult, ParquetError> {
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.clear();
+        let mut sink = TrackedWrite::new(&mut chunk);
         let mut pages = SerializedPageWriter::new(&mut sink);
         let mut offsets = OffsetIndexBuilder::new();
         let (mut compressed_size, mut uncompressed_size, mut page_count) = (0i64, 0i64, 0);
@@ -193,7 +215,10 @@ impl PageBuffers {
             column_index: None,
             offset_index: Some(offsets.build()),
         };
-        Ok((Bytes::from(sink.into_inner()?), close))
+        drop(pages);
+        sink.into_inner()?;
+        self.chunk = chunk;
+        Ok(close)
     }
 
     /// The page's values, compressed.
