@@ -9,9 +9,11 @@ use clap::Parser;
 
 /// Tune glibc's allocator for ingest's pattern of large, short-lived buffers.
 ///
-/// - One arena: glibc gives every thread its own, and Parquet writing on the
-///   runtime's worker threads then fragments memory across them (peak went
-///   from 0.8 to 1.3 GiB on a capture spanning 415 days).
+/// - Two arenas (or `MALLOC_ARENA_MAX`): glibc gives every thread its own,
+///   and Parquet writing on the runtime's worker threads then fragments
+///   memory across them (peak went from 0.8 to 1.3 GiB on a capture spanning
+///   415 days). One arena was tried and measured worse: the decoding thread
+///   and the commit's writers (several at once) then queue on its lock.
 /// - Large buffers from the heap, not fresh `mmap`s: every batch's 64 MiB
 ///   Arrow and Parquet buffers were mapped, faulted in and zeroed anew; reusing
 ///   heap memory cut system time from 5.8 s to 1.8 s on the 1 GB benchmark.
@@ -19,7 +21,8 @@ fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator parameters; called before any thread starts.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
+        let arenas = std::env::var("MALLOC_ARENA_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
     }

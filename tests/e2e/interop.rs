@@ -15,8 +15,9 @@ fn lake_python() -> PathBuf {
     venv_tool("OPENSOC_LAKE_PYTHON", "lake-venv", "python", "polars deltalake duckdb pyarrow")
 }
 
-/// Per table: rows by Polars, by deltalake, by DuckDB; and for flows the
-/// byte total and distinct Community IDs by each.
+/// Per table: rows by Polars, by deltalake, by DuckDB; for flows the byte
+/// total and distinct Community IDs by each; for packets the bytes of
+/// packet records each decodes.
 const READERS: &str = r#"
 import json, os, sys
 import duckdb, polars as pl
@@ -36,6 +37,11 @@ for t in sys.argv[2:]:
         row["polars_cids"] = df["community_id"].n_unique()
         row["duckdb_bytes"] = int(con.sql(f"SELECT sum(bytes) FROM read_parquet({files!r}, hive_partitioning = true)").fetchall()[0][0])
         row["polars_days"] = sorted(str(d) for d in df["event_date"].unique().to_list())
+    if t == "packets":
+        # Decodes every page of the record column, which opensoc writes itself.
+        row["polars_data_bytes"] = int(df["data"].bin.size().sum())
+        row["duckdb_data_bytes"] = int(con.sql(f"SELECT sum(octet_length(data)) FROM read_parquet({files!r}, hive_partitioning = true)").fetchall()[0][0])
+        row["deltalake_data_bytes"] = sum(len(v) for v in dt.to_pyarrow_table(columns=["data"])["data"].to_pylist())
     out[t] = row
     con.close()
 json.dump(out, sys.stdout)
@@ -86,6 +92,11 @@ fn polars_deltalake_and_duckdb_read_what_opensoc_wrote_before_and_after_maintena
         assert_eq!(f["polars_bytes"], totals["b"], "{stage}: flows bytes (polars)");
         assert_eq!(f["duckdb_bytes"], totals["b"], "{stage}: flows bytes (duckdb)");
         assert_eq!(f["polars_cids"], totals["c"], "{stage}: distinct community ids");
+        let data_bytes = &query(&lake, "SELECT sum(octet_length(data)) AS b FROM packets")[0]["b"];
+        for reader in ["polars", "duckdb", "deltalake"] {
+            let theirs = &others["packets"][format!("{reader}_data_bytes")];
+            assert_eq!(theirs, data_bytes, "{stage}: packet record bytes ({reader})");
+        }
         // event_date reads back as a date, not a string or a number.
         let days: Vec<String> = query(&lake, "SELECT DISTINCT CAST(event_date AS VARCHAR) AS d FROM flows ORDER BY d")
             .iter()
