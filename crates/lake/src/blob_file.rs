@@ -215,7 +215,6 @@ impl PageBuffers {
             column_index: None,
             offset_index: Some(offsets.build()),
         };
-        drop(pages);
         sink.into_inner()?;
         self.chunk = chunk;
         Ok(close)
