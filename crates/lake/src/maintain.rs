@@ -390,14 +390,11 @@ async fn maintain_table(
     deltalake::checkpoints::create_checkpoint(&table, None).await.map_err(|e| LakeError::delta(t, "checkpoint", e))?;
     report.checkpoint_version = table.version();
 
-    // Vacuum: files unreferenced for longer than the retention period —
-    // those later versions removed, and (full mode) those no version ever
-    // named: a writer that died between writing its files and committing.
+    // Vacuum: files unreferenced for longer than the retention period.
     let hours = (opts.vacuum_retention.as_secs() / 3600).max(1) as i64;
     let enforce = hours >= 168;
     let (table, vacuum) = table
         .vacuum()
-        .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
         .with_retention_period(chrono::Duration::hours(hours))
         .with_enforce_retention_duration(enforce)
         .await
