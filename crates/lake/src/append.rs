@@ -19,7 +19,7 @@
 
 use buoyant_kernel::expressions::Scalar;
 use buoyant_kernel::schema::DataType as KernelType;
-use deltalake::arrow::array::{Array, BinaryArray, Date32Array, UInt32Array};
+use deltalake::arrow::array::{Array, Date32Array, UInt32Array};
 use deltalake::arrow::compute::take_record_batch;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::scalars::ScalarExt as _;
@@ -103,11 +103,9 @@ const FILE_BLOB_BYTES: usize = 128 << 20;
 /// A day's run cut into files of at most [`FILE_BLOB_BYTES`] of `blob`
 /// values (zero-copy slices).
 fn split_files(run: &RecordBatch, blob: &str) -> Result<Vec<RecordBatch>, DeltaTableError> {
-    let values = run
-        .column_by_name(blob)
-        .and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
-        .ok_or_else(|| DeltaTableError::Generic(format!("batch has no Binary column {blob}")))?;
-    Ok(crate::blob_file::row_groups(values, usize::MAX, FILE_BLOB_BYTES)
+    let column =
+        run.column_by_name(blob).ok_or_else(|| DeltaTableError::Generic(format!("batch has no column {blob}")))?;
+    Ok(crate::blob_file::row_groups(crate::blob_file::binary(column)?, usize::MAX, FILE_BLOB_BYTES)
         .into_iter()
         .map(|(start, len)| run.slice(start, len))
         .collect())

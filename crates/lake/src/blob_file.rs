@@ -37,7 +37,7 @@ use deltalake::parquet::schema::types::{ColumnDescPtr, ColumnPath};
 /// Most bytes of binary values in one row group. Carving reads the binary
 /// column of every row group whose statistics and bloom filter admit the
 /// flow asked for: smaller groups mean less read for one flow.
-pub(crate) const ROW_GROUP_BLOB_BYTES: usize = 16 << 20;
+const ROW_GROUP_BLOB_BYTES: usize = 16 << 20;
 
 /// A column written page by page: which one, and how.
 struct BlobColumn {
@@ -130,7 +130,8 @@ pub(crate) fn write<W: Write + Send>(
     file.finish()
 }
 
-fn binary(array: &ArrayRef) -> Result<&BinaryArray, ParquetError> {
+/// `array` as a `Binary` array.
+pub(crate) fn binary(array: &ArrayRef) -> Result<&BinaryArray, ParquetError> {
     array.as_any().downcast_ref::<BinaryArray>().ok_or_else(|| ParquetError::General("not a Binary array".into()))
 }
 

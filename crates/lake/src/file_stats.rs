@@ -4,11 +4,11 @@
 //! writers but keeps the function private; this follows its rules so both
 //! kinds of file prune alike: the first 32 columns, no binary columns,
 //! timestamps cut to milliseconds (as the Delta protocol writes them).
-//! A tests checks the result against delta-rs's on the same rows.
+//! A test checks the result against delta-rs's on the same rows.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Timelike as _};
+use chrono::{DateTime, Timelike as _};
 use deltalake::parquet::basic::{ConvertedType, LogicalType, TimeUnit, TimestampType, Type as PhysicalType};
 use deltalake::parquet::file::metadata::ParquetMetaData;
 use deltalake::parquet::file::statistics::Statistics;
@@ -34,12 +34,7 @@ impl Bound {
     fn json(self) -> Value {
         match self {
             Bound::Int(v) => Value::from(v),
-            Bound::Date(days) => Value::from(
-                NaiveDate::default()
-                    .checked_add_signed(chrono::Duration::days(days as i64))
-                    .map(|d| d.format("%Y-%m-%d").to_string())
-                    .unwrap_or_default(),
-            ),
+            Bound::Date(days) => Value::from(crate::time::day_text(days).unwrap_or_default()),
             Bound::Timestamp(ns) => {
                 let t = DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
                     .unwrap_or_default()

@@ -146,9 +146,7 @@ pub struct TableReport {
 }
 
 fn day_text(days: i32) -> String {
-    chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| "1970-01-01".into())
+    crate::time::day_text(days).unwrap_or_else(|| "1970-01-01".into())
 }
 
 /// Maintain every table `opts` names, one after the other.

@@ -59,6 +59,12 @@ pub fn date_literal(ns: i64) -> String {
     format!("DATE '{day}'")
 }
 
+/// A day number (days since 1970-01-01, as in Arrow's `Date32`) as
+/// `YYYY-MM-DD`; `None` past the dates chrono represents.
+pub fn day_text(days: i32) -> Option<String> {
+    chrono::NaiveDate::from_num_days_from_ce_opt(days.checked_add(719_163)?).map(|d| d.format("%Y-%m-%d").to_string())
+}
+
 /// A time as `YYYYMMDDTHHMMSSZ` (for ids and object names).
 pub fn compact_utc(ns: i64) -> String {
     DateTime::from_timestamp_nanos(ns).format("%Y%m%dT%H%M%SZ").to_string()

@@ -177,11 +177,7 @@ impl PacketChunks {
         let none = CommunityId::default_sort_key();
         // Grouped by day first: the lake writes each day's run of rows to
         // its partition as a slice, without copying the packet bytes.
-        chunks.sort_by(|a, b| {
-            let ka = (event_date(a.first_ts), a.flow.map_or(none, |f| f.community_id), a.first_ts);
-            let kb = (event_date(b.first_ts), b.flow.map_or(none, |f| f.community_id), b.first_ts);
-            ka.cmp(&kb)
-        });
+        chunks.sort_by_key(|c| (event_date(c.first_ts), c.flow.map_or(none, |f| f.community_id), c.first_ts));
         let data = data_column(&chunks, &self.arena, &self.spans, total)?;
         self.arena.clear();
         self.spans.clear();
