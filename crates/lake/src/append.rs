@@ -177,15 +177,14 @@ fn write_local(
     blob: &str,
     props: WriterProperties,
 ) -> Result<(u64, ParquetMetaData), DeltaTableError> {
-    use std::io::Write as _;
     let io = |e: std::io::Error| DeltaTableError::Generic(format!("writing {}: {e}", file.display()));
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(file).map_err(io)?);
+    // Around the page cache: see crate::direct_file.
+    let mut out = crate::direct_file::DirectFile::create(file).map_err(io)?;
     let metadata = crate::blob_file::write(&mut out, rows, blob, props)?;
-    out.flush().map_err(io)?;
-    let size = out.get_ref().metadata().map_err(io)?.len();
+    let size = out.finish().map_err(io)?;
     Ok((size, metadata))
 }
 

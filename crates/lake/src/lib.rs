@@ -7,6 +7,7 @@
 mod append;
 mod blob_file;
 pub mod carve;
+mod direct_file;
 mod file_stats;
 pub mod function;
 pub mod geoip_sync;
