@@ -57,6 +57,7 @@ pub(crate) async fn append_partitioned(
                 blob_files.extend(split_files(&run, blob)?.into_iter().map(|f| (partition.clone(), f, blob)));
                 continue;
             }
+            writer = writer.with_writer_properties(bloom_sized(&props, &run));
             writer.write_partition(run, &partition, WriteMode::Default).await?;
             // Close the day's file before the next day's opens: a batch that
             // spans hundreds of days holds one open Parquet writer, not one
@@ -111,6 +112,23 @@ fn split_files(run: &RecordBatch, blob: &str) -> Result<Vec<RecordBatch>, DeltaT
         .collect())
 }
 
+/// `props` with each bloom filter sized for no more distinct values than
+/// `rows` has rows. A filter is allocated (zeroed) for the most values a
+/// row group may hold, then folded down once filled: for the many small
+/// files of a batch that spans days, that was a 128 KiB filter per column
+/// for a few hundred values.
+fn bloom_sized(props: &WriterProperties, rows: &RecordBatch) -> WriterProperties {
+    let values = rows.num_rows().max(1) as u64;
+    let mut sized = props.clone().into_builder();
+    for field in rows.schema().fields() {
+        let path = ColumnPath::from(field.name().as_str());
+        if props.bloom_filter_properties(&path).is_some_and(|b| b.ndv() > values) {
+            sized = sized.set_column_bloom_filter_max_ndv(path, values);
+        }
+    }
+    sized.build()
+}
+
 /// Write one file of a blob table into its partition and return its
 /// `add` action. The Parquet encoding runs on a blocking thread.
 async fn write_blob_file(
@@ -127,7 +145,7 @@ async fn write_blob_file(
     let dir: Vec<String> = partition.iter().map(|(k, v)| format!("{k}={}", v.serialize_encoded())).collect();
     let codec = props.compression(&ColumnPath::from(blob)).to_string().to_lowercase();
     let path = format!("{}/part-00000-{}-c000.{codec}.parquet", dir.join("/"), uuid::Uuid::new_v4());
-    let props = props.clone();
+    let props = bloom_sized(props, &rows);
     let local = match table.table_url().scheme() {
         "file" => table.table_url().to_file_path().ok(),
         _ => None,

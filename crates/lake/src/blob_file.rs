@@ -9,14 +9,17 @@
 //! store as a whole — five passes over every packet byte, most of them over
 //! memory long since out of cache. Here that one column is written page by
 //! page: the page's values are laid out (PLAIN: length, bytes) in one
-//! reused buffer, compressed into another while the bytes are still in
-//! cache, and the page goes out with its header. Every other column goes
-//! through parquet-rs's own Arrow column writers, so statistics, bloom
-//! filters and the page index are what the table's [`WriterProperties`]
+//! reused buffer and compressed into another, taken from a pool, while the
+//! bytes are still in cache; the row group writer then copies the pages,
+//! headers between them, straight from those buffers into the file. Every
+//! other column goes through parquet-rs's own Arrow column writers, so
+//! statistics, bloom filters and the page index are what the table's
+//! [`WriterProperties`]
 //! ask for. The result is an ordinary Parquet file (the Arrow schema is
 //! embedded as usual) that every reader opens.
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use deltalake::arrow::array::{Array, ArrayRef, BinaryArray};
@@ -51,33 +54,133 @@ struct BlobColumn {
 #[derive(Default)]
 struct PageBuffers {
     plain: Vec<u8>,
-    compressed: Vec<u8>,
     snappy: Option<snap::raw::Encoder>,
-    /// The row group's column chunk, until the row group writer copies it.
-    chunk: Vec<u8>,
+    /// Compressed pages' buffers, back from the row group writer.
+    pool: Pool,
+    /// The row group's column chunk (page headers and pages), until the row
+    /// group writer copies it into the file.
+    chunk: Pieces,
 }
 
-/// A column chunk lent to the row group writer (which copies it into the
-/// file) without moving it out of the reused buffer.
-struct LentChunk<'a>(&'a [u8]);
+/// Buffers that come back when the [`Bytes`] made of them are dropped.
+type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
 
-impl Length for LentChunk<'_> {
-    fn len(&self) -> u64 {
-        self.0.len() as u64
+/// A pooled buffer's first `len` bytes, as a [`Bytes`] owner.
+struct Pooled {
+    buf: Vec<u8>,
+    len: usize,
+    pool: Pool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
-impl<'a> ChunkReader for LentChunk<'a> {
-    type T = &'a [u8];
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(buf);
+        }
+    }
+}
 
-    fn get_read(&self, start: u64) -> Result<&'a [u8], ParquetError> {
-        self.0.get(start as usize..).ok_or_else(|| ParquetError::EOF(format!("offset {start} past the chunk")))
+/// A column chunk as the pieces the page writer wrote: each page's header
+/// (copied) and its compressed values (the page's own [`Bytes`], not
+/// copied). Lent to the row group writer, which reads them into the file.
+#[derive(Default)]
+struct Pieces {
+    pieces: Vec<Bytes>,
+    len: u64,
+    /// The page whose values are being written: a write of exactly these
+    /// bytes keeps the `Bytes` instead of copying them. Shared with the
+    /// code that hands pages to the page writer, which owns the sink.
+    expected: Arc<Mutex<Option<Bytes>>>,
+}
+
+impl Write for Pieces {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut expected = self.expected.lock().map_err(|_| std::io::Error::other("page writer poisoned"))?;
+        let piece = match expected.take() {
+            Some(page) if page.as_ptr() == data.as_ptr() && page.len() == data.len() => page,
+            other => {
+                *expected = other;
+                Bytes::copy_from_slice(data)
+            }
+        };
+        drop(expected);
+        self.len += piece.len() as u64;
+        self.pieces.push(piece);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads [`Pieces`] from an offset on.
+struct PiecesRead<'a> {
+    rest: &'a [Bytes],
+    /// Where in `rest[0]` reading goes on.
+    at: usize,
+}
+
+impl std::io::Read for PiecesRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some((first, later)) = self.rest.split_first() {
+            if self.at < first.len() {
+                let n = buf.len().min(first.len() - self.at);
+                buf[..n].copy_from_slice(&first[self.at..self.at + n]);
+                self.at += n;
+                return Ok(n);
+            }
+            (self.rest, self.at) = (later, 0);
+        }
+        Ok(0)
+    }
+}
+
+impl Pieces {
+    fn read_from(&self, start: u64) -> Result<PiecesRead<'_>, ParquetError> {
+        let mut skip = start;
+        for (i, p) in self.pieces.iter().enumerate() {
+            if skip < p.len() as u64 {
+                return Ok(PiecesRead { rest: &self.pieces[i..], at: skip as usize });
+            }
+            skip -= p.len() as u64;
+        }
+        match skip {
+            0 => Ok(PiecesRead { rest: &[], at: 0 }),
+            _ => Err(ParquetError::EOF(format!("offset {start} past the chunk"))),
+        }
+    }
+}
+
+/// The column chunk lent to the row group writer, which copies it into the
+/// file.
+struct LentPieces<'a>(&'a Pieces);
+
+impl Length for LentPieces<'_> {
+    fn len(&self) -> u64 {
+        self.0.len
+    }
+}
+
+impl<'a> ChunkReader for LentPieces<'a> {
+    type T = PiecesRead<'a>;
+
+    fn get_read(&self, start: u64) -> Result<PiecesRead<'a>, ParquetError> {
+        self.0.read_from(start)
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> Result<Bytes, ParquetError> {
-        let start = start as usize;
-        let range = self.0.get(start..start.saturating_add(length));
-        range.map(Bytes::copy_from_slice).ok_or_else(|| ParquetError::EOF(format!("{length} bytes at {start}")))
+        let mut out = vec![0; length];
+        std::io::Read::read_exact(&mut self.0.read_from(start)?, &mut out)
+            .map_err(|e| ParquetError::EOF(format!("{length} bytes at {start}: {e}")))?;
+        Ok(out.into())
     }
 }
 
@@ -117,7 +220,9 @@ pub(crate) fn write<W: Write + Send>(
         for (i, mut writer) in writers.drain(..).enumerate() {
             if i == column.index {
                 let close = buffers.column_chunk(&column, binary(rows.column(i))?)?;
-                row_group.append_column(&LentChunk(&buffers.chunk), close)?;
+                row_group.append_column(&LentPieces(&buffers.chunk), close)?;
+                // The pages' buffers go back to the pool.
+                buffers.chunk.pieces.clear();
                 continue;
             }
             for leaf in compute_leaves(schema.field(i), rows.column(i))? {
@@ -160,7 +265,9 @@ impl PageBuffers {
     /// writer needs to know.
     fn column_chunk(&mut self, column: &BlobColumn, values: &BinaryArray) -> Result<ColumnCloseResult, ParquetError> {
         let mut chunk = std::mem::take(&mut self.chunk);
-        chunk.clear();
+        chunk.pieces.clear();
+        chunk.len = 0;
+        let expected = chunk.expected.clone();
         let mut sink = TrackedWrite::new(&mut chunk);
         let mut pages = SerializedPageWriter::new(&mut sink);
         let mut offsets = OffsetIndexBuilder::new();
@@ -179,6 +286,7 @@ impl PageBuffers {
                 next += 1;
             }
             let buf = self.compress(column.compression)?;
+            *expected.lock().map_err(|_| ParquetError::General("page writer poisoned".into()))? = Some(buf.clone());
             let page = Page::DataPage {
                 buf,
                 num_values: (next - start) as u32,
@@ -216,26 +324,34 @@ impl PageBuffers {
             column_index: None,
             offset_index: Some(offsets.build()),
         };
+        drop(pages);
         sink.into_inner()?;
+        if let Ok(mut e) = expected.lock() {
+            *e = None;
+        }
         self.chunk = chunk;
         Ok(close)
     }
 
-    /// The page's values, compressed.
+    /// The page's values, compressed into a pooled buffer.
     fn compress(&mut self, compression: Compression) -> Result<Bytes, ParquetError> {
-        if compression == Compression::UNCOMPRESSED {
-            return Ok(Bytes::copy_from_slice(&self.plain));
-        }
-        let max = snap::raw::max_compress_len(self.plain.len());
-        if self.compressed.len() < max {
-            self.compressed.resize(max, 0);
-        }
-        let n = self
-            .snappy
-            .get_or_insert_with(snap::raw::Encoder::new)
-            .compress(&self.plain, &mut self.compressed)
-            .map_err(|e| ParquetError::External(Box::new(e)))?;
-        Ok(Bytes::copy_from_slice(&self.compressed[..n]))
+        let mut buf = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let len = if compression == Compression::UNCOMPRESSED {
+            buf.clear();
+            buf.extend_from_slice(&self.plain);
+            buf.len()
+        } else {
+            // Grown once, never shrunk: no zeroing page after page.
+            let max = snap::raw::max_compress_len(self.plain.len());
+            if buf.len() < max {
+                buf.resize(max, 0);
+            }
+            self.snappy
+                .get_or_insert_with(snap::raw::Encoder::new)
+                .compress(&self.plain, &mut buf)
+                .map_err(|e| ParquetError::External(Box::new(e)))?
+        };
+        Ok(Bytes::from_owner(Pooled { buf, len, pool: self.pool.clone() }))
     }
 }
 
@@ -328,6 +444,43 @@ mod tests {
             // Every location starts a page header (a thrift struct: field 1, i32).
             assert_eq!(bytes[p.offset as usize], 0x15, "page at {}", p.offset);
         }
+    }
+
+    #[test]
+    fn pages_reach_the_file_from_their_own_buffers_not_copies() {
+        // Incompressible values, so that compressed pages stay large.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        };
+        let values: Vec<Vec<u8>> = (0..8).map(|_| noise(20_000)).collect();
+        let data = BinaryArray::from_iter_values(values.iter());
+        let page_bytes = 64 << 10;
+        let schema = Arc::new(Schema::new(vec![Field::new("data", DataType::Binary, false)]));
+        let props = props(Compression::SNAPPY, page_bytes, 100);
+        let (file, _) =
+            ArrowWriter::try_new(Vec::new(), schema, Some(props)).unwrap().into_serialized_writer().unwrap();
+        let column =
+            BlobColumn { index: 0, descr: file.schema_descr().column(0), compression: Compression::SNAPPY, page_bytes };
+        let mut buffers = PageBuffers::default();
+        let close = buffers.column_chunk(&column, &data).unwrap();
+        // Three values of 20 004 encoded bytes to a page: three pages, each a
+        // header piece and a values piece.
+        assert_eq!(close.offset_index.as_ref().unwrap().page_locations().len(), 3);
+        assert_eq!(buffers.chunk.pieces.len(), 6);
+        assert_eq!(buffers.chunk.len, close.metadata.compressed_size() as u64);
+        // Each page still holds its pooled buffer: none came back for reuse,
+        // as one would after being copied.
+        assert_eq!(buffers.pool.lock().unwrap().len(), 0);
+        buffers.chunk.pieces.clear();
+        assert_eq!(buffers.pool.lock().unwrap().len(), 3);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Rows of the `flows` table.
 
+use std::net::IpAddr;
+
 use opensoc_net::FlowRecord;
 use opensoc_schemas::Table;
 
-use super::{assemble, date_col, i32_col, i64_col, null_enrichment, str_col, ts_col};
+use super::{assemble, date_col, i32_col, i64_col, ip_col, null_enrichment, str_col, ts_col};
 use crate::RowsError;
 use arrow::record_batch::RecordBatch;
 
@@ -44,12 +46,8 @@ impl FlowRows {
         }
         let rows = std::mem::take(&mut self.rows);
         let sources = std::mem::take(&mut self.sources);
-        let ips = |f: fn(&FlowRecord) -> String| rows.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
-        let src_ip = ips(|r| r.ctx.src.to_string());
-        let dst_ip = ips(|r| r.ctx.dst.to_string());
+        let ips = |f: fn(&FlowRecord) -> Option<IpAddr>| ip_col(rows.iter().map(|(r, _)| f(r)));
         let cid: Vec<&str> = rows.iter().map(|(r, _)| r.ctx.community_id.as_str()).collect();
-        let outer_src: Vec<Option<String>> = rows.iter().map(|(r, _)| r.tunnel.map(|t| t.src.to_string())).collect();
-        let outer_dst: Vec<Option<String>> = rows.iter().map(|(r, _)| r.tunnel.map(|t| t.dst.to_string())).collect();
         let i64s = |f: fn(&FlowRecord) -> u64| i64_col(rows.iter().map(|(r, _)| Some(f(r) as i64)));
         let i32s = |f: fn(&FlowRecord) -> Option<i32>| i32_col(rows.iter().map(|(r, _)| f(r)));
         let batch = assemble(
@@ -58,9 +56,9 @@ impl FlowRows {
                 ("first_ts", ts_col(rows.iter().map(|(r, _)| r.first_ts_ns))),
                 ("last_ts", ts_col(rows.iter().map(|(r, _)| r.last_ts_ns))),
                 ("community_id", str_col(cid.iter().map(|s| Some(*s)))),
-                ("src_ip", str_col(src_ip.iter().map(|s| Some(s.as_str())))),
+                ("src_ip", ips(|r| Some(r.ctx.src))),
                 ("src_port", i32s(|r| Some(r.ctx.sport as i32))),
-                ("dst_ip", str_col(dst_ip.iter().map(|s| Some(s.as_str())))),
+                ("dst_ip", ips(|r| Some(r.ctx.dst))),
                 ("dst_port", i32s(|r| Some(r.ctx.dport as i32))),
                 ("proto", i32s(|r| Some(r.ctx.proto as i32))),
                 ("packets", i64s(|r| r.orig.packets + r.resp.packets)),
@@ -76,8 +74,8 @@ impl FlowRows {
                 ("app_proto", str_col(rows.iter().map(|(r, _)| r.app_proto.map(|a| a.as_str())))),
                 ("vlan", i32s(|r| r.vlan.map(i32::from))),
                 ("tunnel", str_col(rows.iter().map(|(r, _)| r.tunnel.map(|t| t.kind.as_str())))),
-                ("outer_src_ip", str_col(outer_src.iter().map(|s| s.as_deref()))),
-                ("outer_dst_ip", str_col(outer_dst.iter().map(|s| s.as_deref()))),
+                ("outer_src_ip", ips(|r| r.tunnel.map(|t| t.src))),
+                ("outer_dst_ip", ips(|r| r.tunnel.map(|t| t.dst))),
                 ("end_reason", str_col(rows.iter().map(|(r, _)| Some(r.end_reason.as_str())))),
                 ("first_ts_ns", i64_col(rows.iter().map(|(r, _)| Some(r.first_ts_ns)))),
                 ("last_ts_ns", i64_col(rows.iter().map(|(r, _)| Some(r.last_ts_ns)))),

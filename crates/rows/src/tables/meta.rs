@@ -8,17 +8,15 @@ use arrow::record_batch::RecordBatch;
 use opensoc_net::proto::{DnsRecord, FlowContext, HttpRecord, TlsRecord, tls};
 use opensoc_schemas::Table;
 
-use super::{assemble, date_col, i32_col, i64_col, str_col, ts_col};
+use super::{assemble, date_col, i32_col, i64_col, ip_col, str_col, ts_col};
 use crate::RowsError;
 
 fn endpoint_cols<'a>(ctx: impl Iterator<Item = &'a FlowContext> + Clone) -> Vec<(&'static str, ArrayRef)> {
-    let src: Vec<String> = ctx.clone().map(|c| c.src.to_string()).collect();
-    let dst: Vec<String> = ctx.clone().map(|c| c.dst.to_string()).collect();
     vec![
         ("community_id", str_col(ctx.clone().map(|c| Some(c.community_id.as_str())))),
-        ("src_ip", str_col(src.iter().map(|s| Some(s.as_str())))),
+        ("src_ip", ip_col(ctx.clone().map(|c| Some(c.src)))),
         ("src_port", i32_col(ctx.clone().map(|c| Some(c.sport as i32)))),
-        ("dst_ip", str_col(dst.iter().map(|s| Some(s.as_str())))),
+        ("dst_ip", ip_col(ctx.clone().map(|c| Some(c.dst)))),
         ("dst_port", i32_col(ctx.clone().map(|c| Some(c.dport as i32)))),
         ("proto", i32_col(ctx.map(|c| Some(c.proto as i32)))),
     ]

@@ -35,6 +35,24 @@ pub(crate) fn str_col<'a>(v: impl IntoIterator<Item = Option<&'a str>>) -> Array
     Arc::new(StringArray::from_iter(v))
 }
 
+/// Addresses as text, formatted straight into the column (no `String`
+/// per row).
+pub(crate) fn ip_col(v: impl IntoIterator<Item = Option<std::net::IpAddr>>) -> ArrayRef {
+    use std::fmt::Write as _;
+    let mut b = arrow::array::StringBuilder::new();
+    for ip in v {
+        match ip {
+            // Formatting into a builder cannot fail.
+            Some(ip) => {
+                let _ = write!(b, "{ip}");
+                b.append_value("");
+            }
+            None => b.append_null(),
+        }
+    }
+    Arc::new(b.finish())
+}
+
 pub(crate) fn i32_col(v: impl IntoIterator<Item = Option<i32>>) -> ArrayRef {
     Arc::new(Int32Array::from_iter(v))
 }

@@ -20,7 +20,7 @@ use opensoc_net::pcap_write::{RECORD_HEADER_LEN, push_record};
 use opensoc_net::{CommunityId, FlowRef, LinkType, Packet};
 use opensoc_schemas::Table;
 
-use super::{assemble, date_col, event_date, i32_col, i64_col, str_col, ts_col};
+use super::{assemble, date_col, event_date, i32_col, i64_col, ip_col, str_col, ts_col};
 use crate::RowsError;
 
 /// What a chunk is filed under.
@@ -181,17 +181,14 @@ impl PacketChunks {
         let data = data_column(&chunks, &self.arena, &self.spans, total)?;
         self.arena.clear();
         self.spans.clear();
-        let ip =
-            |f: fn(&FlowRef) -> IpAddr| chunks.iter().map(|c| c.flow.map(|r| f(&r).to_string())).collect::<Vec<_>>();
-        let ip_lo = ip(|r| r.ip_lo);
-        let ip_hi = ip(|r| r.ip_hi);
+        let ip = |f: fn(&FlowRef) -> IpAddr| ip_col(chunks.iter().map(|c| c.flow.map(|r| f(&r))));
         let flow_i32 = |f: fn(&FlowRef) -> i32| i32_col(chunks.iter().map(|c| c.flow.map(|r| f(&r))));
         let batch = assemble(
             Table::Packets,
             vec![
                 ("community_id", str_col(chunks.iter().map(|c| c.flow.as_ref().map(|f| f.community_id.as_str())))),
-                ("ip_lo", str_col(ip_lo.iter().map(|s| s.as_deref()))),
-                ("ip_hi", str_col(ip_hi.iter().map(|s| s.as_deref()))),
+                ("ip_lo", ip(|r| r.ip_lo)),
+                ("ip_hi", ip(|r| r.ip_hi)),
                 ("port_lo", flow_i32(|r| r.port_lo as i32)),
                 ("port_hi", flow_i32(|r| r.port_hi as i32)),
                 ("proto", flow_i32(|r| r.proto as i32)),
