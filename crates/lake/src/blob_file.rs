@@ -324,7 +324,6 @@ impl PageBuffers {
             column_index: None,
             offset_index: Some(offsets.build()),
         };
-        drop(pages);
         sink.into_inner()?;
         if let Ok(mut e) = expected.lock() {
             *e = None;
