@@ -95,6 +95,22 @@ fn compaction_keeps_every_row_and_carve_and_retention_drops_old_partitions() {
         assert_eq!(r["partitions_compacted"], 0, "nothing arrived, nothing to rewrite: {r}");
         assert_eq!(r["files_after"], r["files_before"], "{r}");
     }
+    // Log entries past the log retention (30 days) go once a checkpoint
+    // covers them: commits leave this to maintenance.
+    let log = lake.join("flows/_delta_log");
+    let month_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86_400);
+    for entry in std::fs::read_dir(&log).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            std::fs::File::options().write(true).open(&path).unwrap().set_modified(month_ago).unwrap();
+        }
+    }
+    let reports = maintain(&lake, &KEEP_ALL);
+    let flows = reports.iter().find(|r| r["table"] == "flows").unwrap();
+    assert!(flows["expired_log_files_removed"].as_u64().unwrap() > 0, "{flows}");
+    assert!(!log.join("00000000000000000000.json").exists(), "the first version's entry is gone");
+    assert_eq!(counts(&lake), before, "the table reads the same from its checkpoint");
+
     // New files in old partitions: those partitions, and only those, again.
     ingest_as(&lake, "s4");
     let before = counts(&lake);

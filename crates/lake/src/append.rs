@@ -46,15 +46,21 @@ pub(crate) async fn append_partitioned(
     commit: Option<CommitProperties>,
     blob: Option<&'static str>,
 ) -> Result<DeltaTable, DeltaTableError> {
+    let started = std::time::Instant::now();
+    let own = own_files(&table)?;
     let mut writer = RecordBatchWriter::for_table(&table)?.with_writer_properties(props.clone());
     let mut adds = Vec::new();
-    let mut blob_files = Vec::new();
+    let mut files = Vec::new();
     for batch in batches {
         for (day, run) in runs_by_day(batch)? {
             let value = day.map_or(Scalar::Null(KernelType::DATE), Scalar::Date);
             let partition = IndexMap::from([(PARTITION_COLUMN.to_string(), value)]);
             if let Some(blob) = blob {
-                blob_files.extend(split_files(&run, blob)?.into_iter().map(|f| (partition.clone(), f, blob)));
+                files.extend(split_files(&run, blob)?.into_iter().map(|f| (partition.clone(), f)));
+                continue;
+            }
+            if own {
+                files.push((partition, run));
                 continue;
             }
             writer = writer.with_writer_properties(bloom_sized(&props, &run));
@@ -65,16 +71,16 @@ pub(crate) async fn append_partitioned(
             adds.extend(writer.flush().await?.into_iter().map(Action::Add));
         }
     }
-    // Blob files are encoded on blocking threads, as many at once as there
-    // are cores (each holds at most one file's page buffers, or on an object
-    // store the file itself until its upload).
+    // Files are encoded on blocking threads, as many at once as there are
+    // cores (each holds at most one file's buffers, or on an object store
+    // the file itself until its upload).
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-    let mut pending = blob_files.into_iter();
+    let mut pending = files.into_iter();
     let mut running = futures::stream::FuturesUnordered::new();
     loop {
         while running.len() < parallel {
-            let Some((partition, rows, blob)) = pending.next() else { break };
-            running.push(write_blob_file(&table, rows, partition, &props, blob));
+            let Some((partition, rows)) = pending.next() else { break };
+            running.push(write_file(&table, rows, partition, &props, blob));
         }
         match running.next().await {
             Some(add) => adds.push(Action::Add(add?)),
@@ -82,18 +88,32 @@ pub(crate) async fn append_partitioned(
         }
     }
     drop(running);
+    let files = adds.len();
+    let written = started.elapsed();
     let operation = DeltaOperation::Write {
         mode: SaveMode::Append,
         partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
         predicate: None,
     };
-    let committed = CommitBuilder::from(commit.unwrap_or_default())
+    // Expired log files are cleaned up by maintenance, not by every commit:
+    // the clean-up lists the whole `_delta_log` each time (a LIST request
+    // per table per batch on S3, and more work with every version).
+    let commit = commit.unwrap_or_default().with_cleanup_expired_logs(Some(false));
+    let committed = CommitBuilder::from(commit)
         .with_actions(adds)
         .build(Some(table.snapshot()?), table.log_store(), operation)
         .await?;
     // The snapshot the commit produced (as delta-rs's own writers keep it):
     // reloading the log instead would replay it on every commit.
     table.state = Some(committed.snapshot());
+    tracing::debug!(
+        table = %table.table_url(),
+        version = committed.version(),
+        files,
+        write_ms = written.as_millis() as u64,
+        commit_ms = (started.elapsed() - written).as_millis() as u64,
+        "appended"
+    );
     Ok(table)
 }
 
@@ -129,21 +149,39 @@ fn bloom_sized(props: &WriterProperties, rows: &RecordBatch) -> WriterProperties
     sized.build()
 }
 
-/// Write one file of a blob table into its partition and return its
-/// `add` action. The Parquet encoding runs on a blocking thread.
-async fn write_blob_file(
+/// True when this crate writes the table's files itself: every column is
+/// one whose statistics [`crate::file_stats`] computes as delta-rs does
+/// (flat columns and lists of them; not structs or maps).
+fn own_files(table: &DeltaTable) -> Result<bool, DeltaTableError> {
+    use deltalake::arrow::datatypes::DataType;
+    let schema = table.snapshot()?.snapshot().arrow_schema();
+    let flat = |t: &DataType| !t.is_nested();
+    Ok(schema.fields().iter().all(|f| match f.data_type() {
+        DataType::List(item) => flat(item.data_type()),
+        t => flat(t),
+    }))
+}
+
+/// Write one file into its partition and return its `add` action: with
+/// [`crate::blob_file`] when the table has a `blob` column, else with
+/// parquet-rs's Arrow writer. delta-rs's own writer costs milliseconds
+/// of bookkeeping per file (schema conversions, a writer window, a staged
+/// upload), and a batch spanning days writes dozens of small files. The
+/// Parquet encoding runs on a blocking thread.
+async fn write_file(
     table: &DeltaTable,
     mut rows: RecordBatch,
     partition: IndexMap<String, Scalar>,
     props: &WriterProperties,
-    blob: &'static str,
+    blob: Option<&'static str>,
 ) -> Result<Add, DeltaTableError> {
     // Delta keeps partition values in the log, not in the files.
     if let Ok(i) = rows.schema().index_of(PARTITION_COLUMN) {
         rows.remove_column(i);
     }
     let dir: Vec<String> = partition.iter().map(|(k, v)| format!("{k}={}", v.serialize_encoded())).collect();
-    let codec = props.compression(&ColumnPath::from(blob)).to_string().to_lowercase();
+    let first = rows.schema().fields().first().map(|f| f.name().clone()).unwrap_or_default();
+    let codec = props.compression(&ColumnPath::from(blob.unwrap_or(&first))).to_string().to_lowercase();
     let path = format!("{}/part-00000-{}-c000.{codec}.parquet", dir.join("/"), uuid::Uuid::new_v4());
     let props = bloom_sized(props, &rows);
     let local = match table.table_url().scheme() {
@@ -161,7 +199,7 @@ async fn write_blob_file(
         None => {
             let (bytes, metadata) = tokio::task::spawn_blocking(move || {
                 let mut bytes = Vec::new();
-                let metadata = crate::blob_file::write(&mut bytes, &rows, blob, props)?;
+                let metadata = encode(&mut bytes, &rows, blob, props)?;
                 Ok::<_, DeltaTableError>((bytes, metadata))
             })
             .await
@@ -188,22 +226,43 @@ async fn write_blob_file(
     })
 }
 
-/// Stream a file of a blob table to local disk; its size and metadata.
+/// Stream a file to local disk; its size and metadata.
 fn write_local(
     file: &std::path::Path,
     rows: &RecordBatch,
-    blob: &str,
+    blob: Option<&str>,
     props: WriterProperties,
 ) -> Result<(u64, ParquetMetaData), DeltaTableError> {
     let io = |e: std::io::Error| DeltaTableError::Generic(format!("writing {}: {e}", file.display()));
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
+    if blob.is_none() {
+        let mut out = std::io::BufWriter::with_capacity(256 << 10, std::fs::File::create(file).map_err(io)?);
+        let metadata = encode(&mut out, rows, None, props)?;
+        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+        return Ok((file.metadata().map_err(io)?.len(), metadata));
+    }
     // Around the page cache: see crate::direct_file.
     let mut out = crate::direct_file::DirectFile::create(file).map_err(io)?;
-    let metadata = crate::blob_file::write(&mut out, rows, blob, props)?;
+    let metadata = encode(&mut out, rows, blob, props)?;
     let size = out.finish().map_err(io)?;
     Ok((size, metadata))
+}
+
+/// `rows` as one Parquet file into `sink`.
+fn encode<W: std::io::Write + Send>(
+    sink: &mut W,
+    rows: &RecordBatch,
+    blob: Option<&str>,
+    props: WriterProperties,
+) -> Result<ParquetMetaData, DeltaTableError> {
+    if let Some(blob) = blob {
+        return Ok(crate::blob_file::write(sink, rows, blob, props)?);
+    }
+    let mut writer = deltalake::parquet::arrow::ArrowWriter::try_new(sink, rows.schema(), Some(props))?;
+    writer.write(rows)?;
+    Ok(writer.close()?)
 }
 
 /// Cut a batch into runs of rows with the same `event_date`. Rows already
@@ -387,7 +446,7 @@ mod tests {
             let mut theirs = RecordBatchWriter::for_table(&table).unwrap().with_writer_properties(props.clone());
             theirs.write_partition(run.clone(), &partition, WriteMode::Default).await.unwrap();
             let theirs = theirs.flush().await.unwrap().remove(0);
-            let ours = write_blob_file(&table, run, partition.clone(), &props, "data").await.unwrap();
+            let ours = write_file(&table, run, partition.clone(), &props, Some("data")).await.unwrap();
             let json = |a: &Add| serde_json::from_str::<serde_json::Value>(a.stats.as_deref().unwrap()).unwrap();
             assert_eq!(json(&ours), json(&theirs), "statistics of day {day:?}");
             assert_eq!(ours.partition_values, theirs.partition_values);
@@ -409,6 +468,85 @@ mod tests {
             // DataFusion reads strings and binaries as views.
             let ours = deltalake::arrow::compute::cast(back.column_by_name(name).unwrap(), theirs.data_type()).unwrap();
             assert!(ours.as_ref() == theirs.as_ref(), "column {name} differs");
+        }
+    }
+
+    /// Rows of every table the ingest pipeline fills, from the demo
+    /// captures (one cut short, for quarantine rows) and the sample logs.
+    async fn every_tables_rows(
+        lake: &crate::Lake,
+        dir: &std::path::Path,
+    ) -> Vec<(opensoc_schemas::Table, RecordBatch)> {
+        use opensoc_rows::capture::{CaptureFile, Fill};
+        use opensoc_rows::{Batch, BatchLimits};
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/demo");
+        let whole = std::fs::read(demo.join("wikipedia.pcap")).unwrap();
+        let cut = dir.join("cut.pcap");
+        std::fs::write(&cut, &whole[..whole.len() - 100]).unwrap();
+        let mut batch = Batch::default();
+        let limits = BatchLimits { packet_bytes: usize::MAX, flows: usize::MAX };
+        for capture in ["wikipedia.pcap", "dns-edns-ecs.pcap", "chrome-1250-tls-x25519-kyber.pcap", "erspan.pcap"]
+            .map(|f| demo.join(f))
+            .into_iter()
+            .chain([cut])
+        {
+            let mut file = CaptureFile::open(&capture, Default::default(), &mut batch, None);
+            while file.fill(&mut batch, &limits, None, &mut ()) != Fill::Done {}
+        }
+        let logs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/logs");
+        for (name, kind) in [("eve.json", "suricata"), ("conn.log", "zeek"), ("rfc5424.log", "syslog")] {
+            let text = std::fs::read(logs.join(name)).unwrap();
+            let lines = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate().map(|(i, line)| {
+                crate::logs::LogLine {
+                    received_ns: 1_700_000_000_000_000_000,
+                    origin: name,
+                    line,
+                    line_no: Some(i as u64 + 1),
+                }
+            });
+            let mut parser = lake.log_parser();
+            crate::logs::parse_lines(&mut parser, kind, lines, &mut batch.logs, &mut batch.quarantine);
+        }
+        let mut out = Vec::new();
+        for (table, rows) in batch.take_record_batches("sensor-1").unwrap() {
+            out.push((table, lake.prepare(table, rows).await.unwrap().0));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn every_tables_files_carry_the_statistics_delta_rs_would_write() {
+        use opensoc_schemas::Table;
+        let dir = tempfile::tempdir().unwrap();
+        let lake = crate::Lake::open(crate::LakeLocation::parse(&dir.path().to_string_lossy()).unwrap()).await.unwrap();
+        let tables = every_tables_rows(&lake, dir.path()).await;
+        let names: Vec<_> = tables.iter().map(|(t, _)| *t).collect();
+        for t in [Table::Packets, Table::Flows, Table::Dns, Table::Http, Table::Tls, Table::Quarantine, Table::Logs] {
+            assert!(names.contains(&t), "no rows for {t:?}: the test data should fill every table");
+        }
+        for (t, rows) in tables {
+            let table = lake.table(t).await.unwrap();
+            assert!(own_files(&table).unwrap(), "{t:?} is written by delta-rs instead");
+            let props = crate::lake::writer_properties(t);
+            let blob = (t == Table::Packets).then_some("data");
+            for (day, run) in runs_by_day(rows).unwrap() {
+                let value = day.map_or(Scalar::Null(KernelType::DATE), Scalar::Date);
+                let partition = IndexMap::from([(PARTITION_COLUMN.to_string(), value)]);
+                let mut theirs = RecordBatchWriter::for_table(&table).unwrap().with_writer_properties(props.clone());
+                theirs.write_partition(run.clone(), &partition, WriteMode::Default).await.unwrap();
+                let theirs = theirs.flush().await.unwrap().remove(0);
+                let ours = write_file(&table, run, partition, &props, blob).await.unwrap();
+                let json = |a: &Add| serde_json::from_str::<serde_json::Value>(a.stats.as_deref().unwrap()).unwrap();
+                assert_eq!(json(&ours), json(&theirs), "statistics of {t:?} on day {day:?}");
+                // Booleans have bounds; lists (answers) have no statistics at all.
+                if t == Table::Dns {
+                    assert!(json(&ours)["minValues"]["rd"].is_boolean(), "{}", json(&ours));
+                    assert!(json(&ours)["nullCount"].get("answers").is_none(), "{}", json(&ours));
+                }
+                assert_eq!(ours.partition_values, theirs.partition_values);
+                let on_disk = std::fs::metadata(dir.path().join(t.name()).join(&ours.path)).unwrap().len();
+                assert_eq!(ours.size as u64, on_disk);
+            }
         }
     }
 

@@ -1,10 +1,11 @@
 //! Delta file statistics (`numRecords`, `minValues`, `maxValues`,
 //! `nullCount`) from a Parquet file's footer, for files this crate writes
-//! itself ([`crate::blob_file`]). delta-rs computes the same for its own
+//! itself ([`crate::append`]). delta-rs computes the same for its own
 //! writers but keeps the function private; this follows its rules so both
 //! kinds of file prune alike: the first 32 columns, no binary columns,
-//! timestamps cut to milliseconds (as the Delta protocol writes them).
-//! A test checks the result against delta-rs's on the same rows.
+//! nothing for list elements, timestamps cut to milliseconds (as the Delta
+//! protocol writes them). Tests check the result against delta-rs's on the
+//! same rows, for every table.
 
 use std::collections::HashMap;
 
@@ -23,7 +24,9 @@ const INDEXED_COLUMNS: usize = 32;
 /// A min or max, ordered as its logical type orders.
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
 enum Bound {
+    Bool(bool),
     Int(i64),
+    Float(f64),
     Date(i32),
     /// Nanoseconds since the epoch, UTC.
     Timestamp(i64),
@@ -33,7 +36,9 @@ enum Bound {
 impl Bound {
     fn json(self) -> Value {
         match self {
+            Bound::Bool(v) => Value::from(v),
             Bound::Int(v) => Value::from(v),
+            Bound::Float(v) => Value::from(v),
             Bound::Date(days) => Value::from(crate::time::day_text(days).unwrap_or_default()),
             Bound::Timestamp(ns) => {
                 let t = DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
@@ -65,7 +70,8 @@ pub(crate) fn stats_json(metadata: &ParquetMetaData) -> Result<String, serde_jso
         null_count: HashMap::new(),
     };
     for (i, descr) in schema.columns().iter().enumerate().take(INDEXED_COLUMNS) {
-        if is_binary(descr) {
+        // Binary values and list elements get no statistics (delta-rs's rules).
+        if is_binary(descr) || descr.max_rep_level() > 0 {
             continue;
         }
         let mut column: Option<Column> = None;
@@ -116,6 +122,8 @@ fn bound(s: &Statistics, descr: &ColumnDescriptor, min: bool) -> Option<Bound> {
         if min { lo.copied() } else { hi.copied() }
     }
     match (s, logical(descr)) {
+        (Statistics::Boolean(v), _) => pick(v.min_opt(), v.max_opt(), min).map(Bound::Bool),
+        (Statistics::Double(v), _) => pick(v.min_opt(), v.max_opt(), min).map(Bound::Float),
         (Statistics::Int32(v), Some(LogicalType::Date)) => pick(v.min_opt(), v.max_opt(), min).map(Bound::Date),
         (Statistics::Int32(v), None | Some(LogicalType::Integer { .. })) => {
             pick(v.min_opt(), v.max_opt(), min).map(|x| Bound::Int(x as i64))

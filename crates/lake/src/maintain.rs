@@ -135,6 +135,9 @@ pub struct TableReport {
     pub partitions_zordered: u64,
     /// The version a checkpoint was written for.
     pub checkpoint_version: Option<u64>,
+    /// Log entries older than the table's log retention (and older than a
+    /// checkpoint) deleted. Commits leave this to maintenance.
+    pub expired_log_files_removed: usize,
     /// Files vacuumed.
     pub vacuumed_files: usize,
     /// Commit races lost to ingest and retried.
@@ -387,6 +390,9 @@ async fn maintain_table(
     let table = fresh(lake, t).await?;
     deltalake::checkpoints::create_checkpoint(&table, None).await.map_err(|e| LakeError::delta(t, "checkpoint", e))?;
     report.checkpoint_version = table.version();
+    report.expired_log_files_removed = deltalake::checkpoints::cleanup_metadata(&table, None)
+        .await
+        .map_err(|e| LakeError::delta(t, "log clean-up", e))?;
 
     // Vacuum: files unreferenced for longer than the retention period.
     let hours = (opts.vacuum_retention.as_secs() / 3600).max(1) as i64;
