@@ -47,8 +47,11 @@ pub(crate) async fn append_partitioned(
     blob: Option<&'static str>,
 ) -> Result<DeltaTable, DeltaTableError> {
     let started = std::time::Instant::now();
-    let own = own_files(&table)?;
-    let mut writer = RecordBatchWriter::for_table(&table)?.with_writer_properties(props.clone());
+    // delta-rs's writer only for tables whose statistics we do not compute.
+    let mut writer = match blob.is_some() || own_files(&table)? {
+        true => None,
+        false => Some(RecordBatchWriter::for_table(&table)?),
+    };
     let mut adds = Vec::new();
     let mut files = Vec::new();
     for batch in batches {
@@ -59,16 +62,17 @@ pub(crate) async fn append_partitioned(
                 files.extend(split_files(&run, blob)?.into_iter().map(|f| (partition.clone(), f)));
                 continue;
             }
-            if own {
+            let Some(theirs) = writer.take() else {
                 files.push((partition, run));
                 continue;
-            }
-            writer = writer.with_writer_properties(bloom_sized(&props, &run));
-            writer.write_partition(run, &partition, WriteMode::Default).await?;
+            };
+            let mut theirs = theirs.with_writer_properties(bloom_sized(&props, &run));
+            theirs.write_partition(run, &partition, WriteMode::Default).await?;
             // Close the day's file before the next day's opens: a batch that
             // spans hundreds of days holds one open Parquet writer, not one
             // per day (each holds buffers for every column).
-            adds.extend(writer.flush().await?.into_iter().map(Action::Add));
+            adds.extend(theirs.flush().await?.into_iter().map(Action::Add));
+            writer = Some(theirs);
         }
     }
     // Files are encoded on blocking threads, as many at once as there are
