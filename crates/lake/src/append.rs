@@ -5,17 +5,16 @@
 //! for the `packets` table, a gigabyte of packet bytes per gigabyte of
 //! capture. Here each batch is cut into runs of one `event_date` with
 //! zero-copy slices (the ingest pipeline emits its rows grouped by day),
-//! and every run is streamed straight into its partition's Parquet file by
-//! [`RecordBatchWriter::write_partition`]; the file is closed before the
-//! next day's opens. The commit is the same `WRITE` (append) operation
-//! delta-rs makes, with the same conflict checking, so application
-//! transactions keep stream ingest exactly once.
-//!
+//! and every run becomes its partition's Parquet file, written straight to
+//! its place in the table (a local file streams to disk; an object store
+//! gets one upload per file) with statistics from [`crate::file_stats`].
 //! A table with a column of large binary values (the `packets` table's
 //! pcap records) names it, and its files are written by
-//! [`crate::blob_file`] instead, straight to their place in the table
-//! (a local file streams to disk; an object store gets one upload per
-//! file), with statistics from [`crate::file_stats`].
+//! [`crate::blob_file`]; a table whose statistics `file_stats` does not
+//! cover (struct or map columns) goes through delta-rs's
+//! [`RecordBatchWriter`]. The commit is the same `WRITE` (append) operation
+//! delta-rs makes, with the same conflict checking, so application
+//! transactions keep stream ingest exactly once.
 
 use buoyant_kernel::expressions::Scalar;
 use buoyant_kernel::schema::DataType as KernelType;
@@ -184,8 +183,9 @@ async fn write_file(
         rows.remove_column(i);
     }
     let dir: Vec<String> = partition.iter().map(|(k, v)| format!("{k}={}", v.serialize_encoded())).collect();
-    let first = rows.schema().fields().first().map(|f| f.name().clone()).unwrap_or_default();
-    let codec = props.compression(&ColumnPath::from(blob.unwrap_or(&first))).to_string().to_lowercase();
+    // The blob column's codec, else the file's default one.
+    let codec_column = blob.map_or_else(|| ColumnPath::new(Vec::new()), ColumnPath::from);
+    let codec = props.compression(&codec_column).to_string().to_lowercase();
     let path = format!("{}/part-00000-{}-c000.{codec}.parquet", dir.join("/"), uuid::Uuid::new_v4());
     let props = bloom_sized(props, &rows);
     let local = match table.table_url().scheme() {
@@ -446,17 +446,9 @@ mod tests {
         let props = crate::lake::writer_properties(Table::Packets);
         let batch = packets_batch();
         for (day, run) in runs_by_day(batch.clone()).unwrap() {
-            let partition = IndexMap::from([(PARTITION_COLUMN.to_string(), Scalar::Date(day.unwrap()))]);
-            let mut theirs = RecordBatchWriter::for_table(&table).unwrap().with_writer_properties(props.clone());
-            theirs.write_partition(run.clone(), &partition, WriteMode::Default).await.unwrap();
-            let theirs = theirs.flush().await.unwrap().remove(0);
-            let ours = write_file(&table, run, partition.clone(), &props, Some("data")).await.unwrap();
-            let json = |a: &Add| serde_json::from_str::<serde_json::Value>(a.stats.as_deref().unwrap()).unwrap();
-            assert_eq!(json(&ours), json(&theirs), "statistics of day {day:?}");
-            assert_eq!(ours.partition_values, theirs.partition_values);
+            assert!(day.is_some());
+            let ours = write_as_delta_rs_would(&table, dir.path(), Table::Packets, day, run, &props).await;
             assert!(ours.path.starts_with(&format!("{PARTITION_COLUMN}=")), "{}", ours.path);
-            let on_disk = std::fs::metadata(dir.path().join("packets").join(&ours.path)).unwrap().len();
-            assert_eq!(ours.size as u64, on_disk);
         }
         // Through the lake: every row back, the same as written.
         lake.append(Table::Packets, vec![batch.clone()], None).await.unwrap();
@@ -473,6 +465,37 @@ mod tests {
             let ours = deltalake::arrow::compute::cast(back.column_by_name(name).unwrap(), theirs.data_type()).unwrap();
             assert!(ours.as_ref() == theirs.as_ref(), "column {name} differs");
         }
+    }
+
+    fn stats_of(add: &Add) -> serde_json::Value {
+        serde_json::from_str(add.stats.as_deref().unwrap()).unwrap()
+    }
+
+    /// Write one day's `run` of table `t` (in a lake at `root`) as the lake
+    /// does and as delta-rs's writer does; assert equal statistics,
+    /// partition values, a name that gives the codec, and a size that matches
+    /// the file on disk. Ours.
+    async fn write_as_delta_rs_would(
+        table: &DeltaTable,
+        root: &std::path::Path,
+        t: opensoc_schemas::Table,
+        day: Option<i32>,
+        run: RecordBatch,
+        props: &WriterProperties,
+    ) -> Add {
+        let value = day.map_or(Scalar::Null(KernelType::DATE), Scalar::Date);
+        let partition = IndexMap::from([(PARTITION_COLUMN.to_string(), value)]);
+        let mut theirs = RecordBatchWriter::for_table(table).unwrap().with_writer_properties(props.clone());
+        theirs.write_partition(run.clone(), &partition, WriteMode::Default).await.unwrap();
+        let theirs = theirs.flush().await.unwrap().remove(0);
+        let blob = (t == opensoc_schemas::Table::Packets).then_some("data");
+        let ours = write_file(table, run, partition, props, blob).await.unwrap();
+        assert_eq!(stats_of(&ours), stats_of(&theirs), "statistics of {t:?} on day {day:?}");
+        assert_eq!(ours.partition_values, theirs.partition_values);
+        assert!(ours.path.ends_with(".snappy.parquet"), "named for its codec: {}", ours.path);
+        let on_disk = std::fs::metadata(root.join(t.name()).join(&ours.path)).unwrap().len();
+        assert_eq!(ours.size as u64, on_disk);
+        ours
     }
 
     /// Rows of every table the ingest pipeline fills, from the demo
@@ -532,24 +555,14 @@ mod tests {
             let table = lake.table(t).await.unwrap();
             assert!(own_files(&table).unwrap(), "{t:?} is written by delta-rs instead");
             let props = crate::lake::writer_properties(t);
-            let blob = (t == Table::Packets).then_some("data");
             for (day, run) in runs_by_day(rows).unwrap() {
-                let value = day.map_or(Scalar::Null(KernelType::DATE), Scalar::Date);
-                let partition = IndexMap::from([(PARTITION_COLUMN.to_string(), value)]);
-                let mut theirs = RecordBatchWriter::for_table(&table).unwrap().with_writer_properties(props.clone());
-                theirs.write_partition(run.clone(), &partition, WriteMode::Default).await.unwrap();
-                let theirs = theirs.flush().await.unwrap().remove(0);
-                let ours = write_file(&table, run, partition, &props, blob).await.unwrap();
-                let json = |a: &Add| serde_json::from_str::<serde_json::Value>(a.stats.as_deref().unwrap()).unwrap();
-                assert_eq!(json(&ours), json(&theirs), "statistics of {t:?} on day {day:?}");
+                let ours = write_as_delta_rs_would(&table, dir.path(), t, day, run, &props).await;
                 // Booleans have bounds; lists (answers) have no statistics at all.
                 if t == Table::Dns {
-                    assert!(json(&ours)["minValues"]["rd"].is_boolean(), "{}", json(&ours));
-                    assert!(json(&ours)["nullCount"].get("answers").is_none(), "{}", json(&ours));
+                    let stats = stats_of(&ours);
+                    assert!(stats["minValues"]["rd"].is_boolean(), "{stats}");
+                    assert!(stats["nullCount"].get("answers").is_none(), "{stats}");
                 }
-                assert_eq!(ours.partition_values, theirs.partition_values);
-                let on_disk = std::fs::metadata(dir.path().join(t.name()).join(&ours.path)).unwrap().len();
-                assert_eq!(ours.size as u64, on_disk);
             }
         }
     }

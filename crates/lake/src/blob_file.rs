@@ -93,7 +93,6 @@ impl Drop for Pooled {
 #[derive(Default)]
 struct Pieces {
     pieces: Vec<Bytes>,
-    len: u64,
     /// The page whose values are being written: a write of exactly these
     /// bytes keeps the `Bytes` instead of copying them. Shared with the
     /// code that hands pages to the page writer, which owns the sink.
@@ -111,7 +110,6 @@ impl Write for Pieces {
             }
         };
         drop(expected);
-        self.len += piece.len() as u64;
         self.pieces.push(piece);
         Ok(data.len())
     }
@@ -144,6 +142,11 @@ impl std::io::Read for PiecesRead<'_> {
 }
 
 impl Pieces {
+    /// Bytes in all pieces.
+    fn len(&self) -> u64 {
+        self.pieces.iter().map(|p| p.len() as u64).sum()
+    }
+
     fn read_from(&self, start: u64) -> Result<PiecesRead<'_>, ParquetError> {
         let mut skip = start;
         for (i, p) in self.pieces.iter().enumerate() {
@@ -165,7 +168,7 @@ struct LentPieces<'a>(&'a Pieces);
 
 impl Length for LentPieces<'_> {
     fn len(&self) -> u64 {
-        self.0.len
+        self.0.len()
     }
 }
 
@@ -266,7 +269,6 @@ impl PageBuffers {
     fn column_chunk(&mut self, column: &BlobColumn, values: &BinaryArray) -> Result<ColumnCloseResult, ParquetError> {
         let mut chunk = std::mem::take(&mut self.chunk);
         chunk.pieces.clear();
-        chunk.len = 0;
         let expected = chunk.expected.clone();
         let mut sink = TrackedWrite::new(&mut chunk);
         let mut pages = SerializedPageWriter::new(&mut sink);
@@ -474,7 +476,7 @@ mod tests {
         // header piece and a values piece.
         assert_eq!(close.offset_index.as_ref().unwrap().page_locations().len(), 3);
         assert_eq!(buffers.chunk.pieces.len(), 6);
-        assert_eq!(buffers.chunk.len, close.metadata.compressed_size() as u64);
+        assert_eq!(buffers.chunk.len(), close.metadata.compressed_size() as u64);
         // Each page still holds its pooled buffer: none came back for reuse,
         // as one would after being copied.
         assert_eq!(buffers.pool.lock().unwrap().len(), 0);
