@@ -12,9 +12,11 @@
 //! pcap records) names it, and its files are written by
 //! [`crate::blob_file`]; a table whose statistics `file_stats` does not
 //! cover (struct or map columns) goes through delta-rs's
-//! [`RecordBatchWriter`]. The commit is the same `WRITE` (append) operation
-//! delta-rs makes, with the same conflict checking, so application
-//! transactions keep stream ingest exactly once.
+//! [`RecordBatchWriter`]. The commit is the same `WRITE` (append) entry
+//! delta-rs makes, written by [`crate::commit`] with the conflict checks
+//! of a blind append, so application transactions keep stream ingest
+//! exactly once — without delta-rs's rebuild of the table's file list
+//! after every commit.
 
 use buoyant_kernel::expressions::Scalar;
 use buoyant_kernel::schema::DataType as KernelType;
@@ -22,7 +24,6 @@ use deltalake::arrow::array::{Array, Date32Array, UInt32Array};
 use deltalake::arrow::compute::take_record_batch;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::scalars::ScalarExt as _;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add};
 use deltalake::parquet::file::metadata::ParquetMetaData;
 use deltalake::parquet::file::properties::WriterProperties;
@@ -34,22 +35,28 @@ use futures::StreamExt as _;
 use indexmap::IndexMap;
 use opensoc_schemas::PARTITION_COLUMN;
 
-/// Append `batches` to `table` in one commit and return the table at the
-/// version the commit made.
+use crate::commit::CommitOptions;
+
+/// Append `batches` to `table` in one commit, as the version after `base`
+/// (or the first free one after it: see [`crate::commit`]), and return the
+/// version. `table`'s snapshot may be older than `base`: the table is
+/// brought up to date only when the commit's version is due a checkpoint,
+/// and then it is returned too.
 /// `blob` names a column of large binary values whose files
 /// [`crate::blob_file`] writes.
 pub(crate) async fn append_partitioned(
-    mut table: DeltaTable,
+    table: &DeltaTable,
+    base: u64,
     batches: Vec<RecordBatch>,
     props: WriterProperties,
-    commit: Option<CommitProperties>,
+    options: CommitOptions,
     blob: Option<&'static str>,
-) -> Result<DeltaTable, DeltaTableError> {
+) -> Result<(u64, Option<DeltaTable>), DeltaTableError> {
     let started = std::time::Instant::now();
     // delta-rs's writer only for tables whose statistics we do not compute.
-    let mut writer = match blob.is_some() || own_files(&table)? {
+    let mut writer = match blob.is_some() || own_files(table)? {
         true => None,
-        false => Some(RecordBatchWriter::for_table(&table)?),
+        false => Some(RecordBatchWriter::for_table(table)?),
     };
     let mut adds = Vec::new();
     let mut files = Vec::new();
@@ -83,7 +90,7 @@ pub(crate) async fn append_partitioned(
     loop {
         while running.len() < parallel {
             let Some((partition, rows)) = pending.next() else { break };
-            running.push(write_file(&table, rows, partition, &props, blob));
+            running.push(write_file(table, rows, partition, &props, blob));
         }
         match running.next().await {
             Some(add) => adds.push(Action::Add(add?)),
@@ -98,26 +105,34 @@ pub(crate) async fn append_partitioned(
         partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
         predicate: None,
     };
-    // Expired log files are cleaned up by maintenance, not by every commit:
-    // the clean-up lists the whole `_delta_log` each time (a LIST request
-    // per table per batch on S3, and more work with every version).
-    let commit = commit.unwrap_or_default().with_cleanup_expired_logs(Some(false));
-    let committed = CommitBuilder::from(commit)
-        .with_actions(adds)
-        .build(Some(table.snapshot()?), table.log_store(), operation)
-        .await?;
-    // The snapshot the commit produced (as delta-rs's own writers keep it):
-    // reloading the log instead would replay it on every commit.
-    table.state = Some(committed.snapshot());
+    let version = crate::commit::commit(table, base, adds, operation, options).await?;
+    let committed = started.elapsed();
+    let checkpointed = checkpoint_if_due(table, version).await?;
     tracing::debug!(
         table = %table.table_url(),
-        version = committed.version(),
+        version,
         files,
         write_ms = written.as_millis() as u64,
-        commit_ms = (started.elapsed() - written).as_millis() as u64,
+        commit_ms = (committed - written).as_millis() as u64,
+        checkpoint_ms = (started.elapsed() - committed).as_millis() as u64,
         "appended"
     );
-    Ok(table)
+    Ok((version, checkpointed))
+}
+
+/// Write a checkpoint at `version` when the table's checkpoint interval
+/// says so (as delta-rs does after its commits: readers then replay at most
+/// that many JSON entries), and return the table brought to `version`.
+async fn checkpoint_if_due(table: &DeltaTable, version: u64) -> Result<Option<DeltaTable>, DeltaTableError> {
+    use deltalake::table::config::TablePropertiesExt as _;
+    let interval = table.snapshot()?.table_config().checkpoint_interval().get();
+    if !(version + 1).is_multiple_of(interval) {
+        return Ok(None);
+    }
+    let mut table = table.clone();
+    table.update_incremental(Some(version)).await?;
+    deltalake::checkpoints::create_checkpoint(&table, None).await?;
+    Ok(Some(table))
 }
 
 /// Most bytes of binary values in one file of a blob table: an object
@@ -379,7 +394,7 @@ mod tests {
             chunks.push(src, &pkt, None, None);
         }
         let batch = chunks.take_batch("s").unwrap().unwrap();
-        let txn = CommitProperties::default().with_application_transaction(Transaction::new("test-app", 7));
+        let txn = crate::CommitOptions::default().with_transactions(vec![Transaction::new("test-app", 7)]);
         let committed = lake.append(Table::Packets, vec![batch], Some(txn)).await.unwrap();
         assert_eq!(committed.version, before + 1, "one commit");
         assert_eq!(committed.rows, 6, "a chunk per link type and day");

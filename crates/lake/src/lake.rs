@@ -6,7 +6,6 @@ use std::sync::Arc;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
-use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
@@ -15,12 +14,12 @@ use deltalake::{DeltaTable, DeltaTableError};
 use opensoc_schemas::{PARTITION_COLUMN, Table};
 use tokio::sync::Mutex;
 
-use crate::{LakeError, LakeLocation};
+use crate::{CommitOptions, LakeError, LakeLocation};
 
 /// An open lake: its location and a handle per table.
 pub struct Lake {
     location: LakeLocation,
-    tables: Mutex<BTreeMap<Table, DeltaTable>>,
+    tables: Mutex<BTreeMap<Table, Handle>>,
     geo: Option<std::sync::Arc<opensoc_enrich::flows::GeoEnricher>>,
     /// When the databases come from S3: the mirror to refresh.
     geo_sync: Option<std::sync::Arc<crate::geoip_sync::GeoSync>>,
@@ -32,6 +31,21 @@ pub struct Lake {
     unreadable: BTreeMap<Table, String>,
     /// When scoring is on: when the `models` table was last looked at.
     model_watch: std::sync::Mutex<Option<crate::model::ModelWatch>>,
+}
+
+/// A table as this lake knows it: a loaded snapshot, and the newest
+/// version this lake committed, which may be ahead of the snapshot (an
+/// append does not rebuild the file list: see [`crate::commit`]).
+#[derive(Clone)]
+pub(crate) struct Handle {
+    pub(crate) table: DeltaTable,
+    pub(crate) head: Option<u64>,
+}
+
+impl Handle {
+    fn new(table: DeltaTable) -> Self {
+        Handle { head: table.version(), table }
+    }
 }
 
 /// What one append committed.
@@ -115,7 +129,7 @@ impl Lake {
         for (t, table) in wanted.into_iter().zip(loaded) {
             let table = table?;
             if table.version().is_some() {
-                lake.tables.lock().await.insert(t, table);
+                lake.tables.lock().await.insert(t, Handle::new(table));
             }
         }
         Ok(lake)
@@ -244,7 +258,7 @@ impl Lake {
                 }
             };
         }
-        self.tables.lock().await.insert(t, table);
+        self.tables.lock().await.insert(t, Handle::new(table));
         Ok(())
     }
 
@@ -257,10 +271,23 @@ impl Lake {
         self.ensure(t).await
     }
 
-    /// The current handle of a table (a cheap clone of its latest loaded state).
+    /// The current handle of a table (a cheap clone of its latest loaded
+    /// state), first brought up to the newest version this lake committed.
     pub async fn table(&self, t: Table) -> Result<DeltaTable, LakeError> {
-        if let Some(table) = self.tables.lock().await.get(&t) {
-            return Ok(table.clone());
+        let handle = self.handle(t).await?;
+        let Some(head) = handle.head.filter(|&h| handle.table.version() < Some(h)) else {
+            return Ok(handle.table);
+        };
+        let mut table = handle.table;
+        table.update_incremental(Some(head)).await.map_err(|e| LakeError::delta(t, "reload", e))?;
+        self.keep_newest(t, table.clone()).await;
+        Ok(table)
+    }
+
+    /// The handle as stored, possibly behind the newest commit.
+    pub(crate) async fn handle(&self, t: Table) -> Result<Handle, LakeError> {
+        if let Some(handle) = self.tables.lock().await.get(&t) {
+            return Ok(handle.clone());
         }
         if let Some(reason) = self.unreadable.get(&t) {
             return Err(LakeError::Unreadable { table: t.name().to_string(), reason: reason.clone() });
@@ -268,20 +295,36 @@ impl Lake {
         Err(LakeError::MissingTable(t.name().to_string()))
     }
 
-    /// The tables that exist.
+    /// The tables that exist, each at the newest version this lake knows.
     pub async fn tables(&self) -> Vec<(Table, DeltaTable)> {
-        self.tables.lock().await.iter().map(|(t, d)| (*t, d.clone())).collect()
+        let names: Vec<Table> = self.tables.lock().await.keys().copied().collect();
+        let mut out = Vec::with_capacity(names.len());
+        for t in names {
+            match self.table(t).await {
+                Ok(table) => out.push((t, table)),
+                // Unreadable now: the stored snapshot is what there is.
+                Err(e) => {
+                    tracing::warn!(table = t.name(), error = %e, "table could not be brought up to date");
+                    if let Ok(h) = self.handle(t).await {
+                        out.push((t, h.table));
+                    }
+                }
+            }
+        }
+        out
     }
 
-    /// Append batches to a table in one commit.
+    /// Append batches to a table in one commit, after the newest version
+    /// this lake knows of (a concurrent writer's commits are checked for
+    /// conflicts and the append goes after them).
     pub async fn append(
         &self,
         t: Table,
         batches: Vec<RecordBatch>,
-        commit: Option<CommitProperties>,
+        commit: Option<CommitOptions>,
     ) -> Result<Committed, LakeError> {
-        let base = self.table(t).await?;
-        self.append_on(base, t, batches, commit).await
+        let Handle { table, head } = self.handle(t).await?;
+        self.append_after(table, head, t, batches, commit).await
     }
 
     /// Append batches to a table in one commit based on the snapshot
@@ -293,18 +336,40 @@ impl Lake {
         base: DeltaTable,
         t: Table,
         batches: Vec<RecordBatch>,
-        commit: Option<CommitProperties>,
+        commit: Option<CommitOptions>,
+    ) -> Result<Committed, LakeError> {
+        let version = base.version();
+        self.append_after(base, version, t, batches, commit).await
+    }
+
+    async fn append_after(
+        &self,
+        table: DeltaTable,
+        base: Option<u64>,
+        t: Table,
+        batches: Vec<RecordBatch>,
+        commit: Option<CommitOptions>,
     ) -> Result<Committed, LakeError> {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         // Flows and logs were enriched by `prepare`; findings are here.
         let batches = if t == Table::Findings { self.enrich(batches).await? } else { batches };
         // Packet records are nearly all of the packets table's bytes.
         let blob = (t == Table::Packets).then_some("data");
-        let table = crate::append::append_partitioned(base, batches, writer_properties(t), commit, blob)
-            .await
-            .map_err(|e| LakeError::delta(t, "append", e))?;
-        let version = table.version().unwrap_or_default();
-        self.keep_newest(t, table).await;
+        let options = commit.unwrap_or_default();
+        // Tables are created (version 0) when the lake opens them.
+        let base = base.ok_or_else(|| LakeError::delta(t, "append", DeltaTableError::NotInitialized))?;
+        let (version, checkpointed) =
+            crate::append::append_partitioned(&table, base, batches, writer_properties(t), options, blob)
+                .await
+                .map_err(|e| LakeError::delta(t, "append", e))?;
+        let mut tables = self.tables.lock().await;
+        let handle = tables.entry(t).or_insert_with(|| Handle::new(table));
+        handle.head = handle.head.max(Some(version));
+        if let Some(table) = checkpointed
+            && handle.table.version() < table.version()
+        {
+            handle.table = table;
+        }
         Ok(Committed { table: t, rows, version })
     }
 
@@ -312,8 +377,16 @@ impl Lake {
     /// concurrent appends and reloads finish in any order.
     async fn keep_newest(&self, t: Table, table: DeltaTable) {
         let mut tables = self.tables.lock().await;
-        if tables.get(&t).is_none_or(|cur| cur.version() <= table.version()) {
-            tables.insert(t, table);
+        match tables.get_mut(&t) {
+            Some(handle) => {
+                handle.head = handle.head.max(table.version());
+                if handle.table.version() <= table.version() {
+                    handle.table = table;
+                }
+            }
+            None => {
+                tables.insert(t, Handle::new(table));
+            }
         }
     }
 
@@ -324,7 +397,7 @@ impl Lake {
 
     /// Reload one table to its latest version.
     pub async fn reload(&self, t: Table) -> Result<(), LakeError> {
-        let mut table = self.table(t).await?;
+        let mut table = self.handle(t).await?.table;
         table.load().await.map_err(|e| LakeError::delta(t, "reload", e))?;
         self.keep_newest(t, table).await;
         Ok(())
@@ -333,8 +406,9 @@ impl Lake {
     /// Reload every table to its latest version.
     pub async fn refresh(&self) -> Result<(), LakeError> {
         let mut tables = self.tables.lock().await;
-        for (t, table) in tables.iter_mut() {
-            table.load().await.map_err(|e| LakeError::delta(*t, "refresh", e))?;
+        for (t, handle) in tables.iter_mut() {
+            handle.table.load().await.map_err(|e| LakeError::delta(*t, "refresh", e))?;
+            handle.head = handle.head.max(handle.table.version());
         }
         Ok(())
     }

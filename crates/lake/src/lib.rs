@@ -7,6 +7,7 @@
 mod append;
 mod blob_file;
 pub mod carve;
+mod commit;
 mod direct_file;
 mod file_stats;
 pub mod function;
@@ -27,6 +28,7 @@ pub mod stream;
 pub mod time;
 pub mod workflow;
 
+pub use commit::CommitOptions;
 pub use lake::{Committed, Lake, LakeRef};
 pub use location::{LakeLocation, s3_bucket};
 pub use opensoc_rows as rows;

@@ -14,8 +14,8 @@ mod capture;
 pub use capture::{IngestConfig, Ingestor, Totals};
 pub use opensoc_rows::capture::FileReport;
 
+use crate::CommitOptions;
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::kernel::transaction::CommitProperties;
 use opensoc_schemas::Table;
 
 use crate::{Committed, Lake, LakeError};
@@ -39,7 +39,7 @@ pub struct BatchCommit {
 pub async fn commit_record_batches(
     lake: &Lake,
     batches: Vec<(Table, RecordBatch)>,
-    commit_props: impl Fn(Table) -> Option<CommitProperties>,
+    commit_props: impl Fn(Table) -> Option<CommitOptions>,
 ) -> Result<BatchCommit, LakeError> {
     let mut out = BatchCommit::default();
     let mut findings = Vec::new();

@@ -18,8 +18,8 @@ pub mod lambda;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::CommitOptions;
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::kernel::transaction::CommitProperties;
 use futures::StreamExt;
 use opensoc_schemas::Table;
 use serde::Serialize;
@@ -211,9 +211,8 @@ impl<'a> StreamIngestor<'a> {
                 report.already_committed.push(t.name().to_string());
                 return Ok(());
             }
-            let props = CommitProperties::default()
-                .with_application_transactions(checkpoint::transactions(app, last))
-                .with_metadata([
+            let props =
+                CommitOptions::default().with_transactions(checkpoint::transactions(app, last)).with_metadata([
                     ("opensoc.shard".to_string(), serde_json::Value::from(app)),
                     ("opensoc.last_sequence".to_string(), serde_json::Value::from(last.as_str())),
                 ]);
