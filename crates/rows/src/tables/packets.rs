@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::BinaryArray;
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
@@ -81,6 +81,52 @@ pub struct PacketChunks {
     bytes: usize,
     packets: u64,
     max_chunk_bytes: Option<usize>,
+    recycler: Recycler,
+}
+
+/// Buffers of earlier batches' `data` columns, handed back when the last
+/// reference to a column drops (once the lake has written its file). A
+/// batch's column is tens of megabytes: above malloc's mmap threshold, so a
+/// fresh one per batch is a fresh mapping whose every page the kernel
+/// faults in and zeroes while the records are copied in.
+#[derive(Debug, Default, Clone)]
+struct Recycler(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// Spare buffers kept: one batch's column is written while the next is
+/// built, so one comes back for each taken; a second covers a slow writer.
+const SPARE_BUFFERS: usize = 2;
+
+impl Recycler {
+    /// An empty buffer for `capacity` bytes, a spare one when there is.
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        let spare = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut values = spare.unwrap_or_default();
+        values.reserve(capacity);
+        values
+    }
+}
+
+/// A column's values that go back to their [`Recycler`] when dropped.
+struct Recycled {
+    values: Vec<u8>,
+    home: Recycler,
+}
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.values
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        let mut values = std::mem::take(&mut self.values);
+        values.clear();
+        let mut spare = self.home.0.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(values);
+        }
+    }
 }
 
 /// The default most bytes of packet records in one chunk.
@@ -178,7 +224,9 @@ impl PacketChunks {
         // Grouped by day first: the lake writes each day's run of rows to
         // its partition as a slice, without copying the packet bytes.
         chunks.sort_by_key(|c| (event_date(c.first_ts), c.flow.map_or(none, |f| f.community_id), c.first_ts));
-        let data = data_column(&chunks, &self.arena, &self.spans, total)?;
+        let values = self.recycler.take(total);
+        let data = data_column(&chunks, &self.arena, &self.spans, total, values)?;
+        let data = recycled(data, &self.recycler)?;
         self.arena.clear();
         self.spans.clear();
         let ip = |f: fn(&FlowRef) -> IpAddr| ip_col(chunks.iter().map(|c| c.flow.map(|r| f(&r))));
@@ -211,9 +259,15 @@ impl PacketChunks {
 }
 
 /// The `data` column: every chunk's records, chunk after chunk, each
-/// chunk's in time order, copied once from the arena (`total` bytes).
-fn data_column(chunks: &[Chunk], arena: &[u8], spans: &[Span], total: usize) -> Result<BinaryArray, RowsError> {
-    let mut values = Vec::with_capacity(total);
+/// chunk's in time order, copied once from the arena (`total` bytes) into
+/// `values`; the offsets and the filled values.
+fn data_column(
+    chunks: &[Chunk],
+    arena: &[u8],
+    spans: &[Span],
+    total: usize,
+    mut values: Vec<u8>,
+) -> Result<(Vec<i32>, Vec<u8>), RowsError> {
     let mut offsets = Vec::with_capacity(chunks.len() + 1);
     offsets.push(0i32);
     for c in chunks {
@@ -234,8 +288,15 @@ fn data_column(chunks: &[Chunk], arena: &[u8], spans: &[Span], total: usize) -> 
             )),
         })?);
     }
+    Ok((offsets, values))
+}
+
+/// The `data` column over `values`, which go back to `home` once the
+/// column is dropped.
+fn recycled((offsets, values): (Vec<i32>, Vec<u8>), home: &Recycler) -> Result<BinaryArray, RowsError> {
+    let values = bytes::Bytes::from_owner(Recycled { values, home: home.clone() });
     let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-    BinaryArray::try_new(offsets, Buffer::from_vec(values), None)
+    BinaryArray::try_new(offsets, Buffer::from(values), None)
         .map_err(|source| RowsError::Arrow { table: Table::Packets.name(), source })
 }
 
@@ -321,5 +382,31 @@ mod tests {
             assert!(rows(&b).iter().flatten().all(|(_, d)| d == &[round as u8; 4]));
         }
         assert!(c.take_batch("s").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_dropped_batchs_column_buffer_serves_the_next_batch_and_a_held_one_is_left_alone() {
+        let mut c = PacketChunks::default();
+        let src = c.begin_source("test");
+        let mut fill = |byte: u8| {
+            for i in 0..100i64 {
+                c.push(src, &pkt(DAY_NS + i, 1, &[byte; 500]), None, None);
+            }
+            c.take_batch("s").unwrap().unwrap()
+        };
+        let at = |b: &RecordBatch| b.column_by_name("data").unwrap().as_binary::<i32>().values().as_ptr();
+        let holds = |b: &RecordBatch, byte: u8| {
+            let rows = rows(b);
+            rows.iter().flatten().count() == 100 && rows.iter().flatten().all(|(_, d)| d == &[byte; 500])
+        };
+        let first = fill(1);
+        let second = fill(2);
+        assert_ne!(at(&second), at(&first), "a held column is not reused");
+        assert!(holds(&first, 1) && holds(&second, 2));
+        let first_at = at(&first);
+        drop(first);
+        let third = fill(3);
+        assert_eq!(at(&third), first_at, "the dropped column's buffer is reused");
+        assert!(holds(&second, 2) && holds(&third, 3));
     }
 }
