@@ -97,12 +97,19 @@ struct Recycler(Arc<Mutex<Vec<Vec<u8>>>>);
 const SPARE_BUFFERS: usize = 2;
 
 impl Recycler {
-    /// An empty buffer for `capacity` bytes, a spare one when there is.
+    /// An empty buffer for `capacity` bytes: a spare one when one is large
+    /// enough, else a new one with room for batches a little larger (a
+    /// batch ends on the first packet past its size, so sizes vary).
     fn take(&self, capacity: usize) -> Vec<u8> {
-        let spare = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut values = spare.unwrap_or_default();
-        values.reserve(capacity);
-        values
+        let mut spare = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match spare.iter().position(|v| v.capacity() >= capacity) {
+            Some(i) => spare.swap_remove(i),
+            None => {
+                // Smaller ones would only be grown (a copy into a new mapping).
+                spare.clear();
+                Vec::with_capacity(capacity + capacity / 8)
+            }
+        }
     }
 }
 
