@@ -8,10 +8,13 @@
 //! and copied into the file buffer, which delta-rs then hands to the object
 //! store as a whole — five passes over every packet byte, most of them over
 //! memory long since out of cache. Here that one column is written page by
-//! page: the page's values are laid out (PLAIN: length, bytes) in one
-//! reused buffer and compressed into another, taken from a pool, while the
-//! bytes are still in cache; the row group writer then copies the pages,
-//! headers between them, straight from those buffers into the file. Every
+//! page in the DELTA_LENGTH_BYTE_ARRAY encoding — the values' lengths, then
+//! their bytes back to back, which are a slice of the Arrow column — and
+//! each page is compressed from where the bytes lie into a buffer taken
+//! from a pool (see `PageBuffers::compress`); the row group writer then
+//! copies the pages, headers between them, straight from those buffers
+//! into the file. (PLAIN, a length before every value, would need the page
+//! laid out in a buffer of its own first: one more pass over every byte.) Every
 //! other column goes through parquet-rs's own Arrow column writers, so
 //! statistics, bloom filters and the page index are what the table's
 //! [`WriterProperties`]
@@ -53,7 +56,11 @@ struct BlobColumn {
 /// Buffers reused from page to page and row group to row group.
 #[derive(Default)]
 struct PageBuffers {
-    plain: Vec<u8>,
+    /// The page's lengths (DELTA_BINARY_PACKED), scratch for them, and the
+    /// tag of the Snappy literal they become.
+    lengths: Vec<u8>,
+    deltas: Vec<u64>,
+    tag: Vec<u8>,
     snappy: Option<snap::raw::Encoder>,
     /// Compressed pages' buffers, back from the row group writer.
     pool: Pool,
@@ -277,27 +284,34 @@ impl PageBuffers {
         let mut next = 0;
         while next < values.len() {
             let start = next;
-            self.plain.clear();
             // Whole values only; a value larger than a page gets a page of its own.
+            let mut planned = 0;
             while next < values.len()
-                && (next == start || self.plain.len() + 4 + values.value_length(next) as usize <= column.page_bytes)
+                && (next == start || planned + 4 + values.value_length(next) as usize <= column.page_bytes)
             {
-                let v = values.value(next);
-                self.plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                self.plain.extend_from_slice(v);
+                planned += 4 + values.value_length(next) as usize;
                 next += 1;
             }
-            let buf = self.compress(column.compression)?;
+            self.lengths.clear();
+            delta_binary_packed(
+                &mut self.lengths,
+                &mut self.deltas,
+                values.value_offsets()[start..=next].windows(2).map(|w| w[1] - w[0]),
+            );
+            let at = values.value_offsets();
+            let body = &values.value_data()[at[start] as usize..at[next] as usize];
+            let raw_len = self.lengths.len() + body.len();
+            let buf = self.compress(column.compression, body, raw_len)?;
             *expected.lock().map_err(|_| ParquetError::General("page writer poisoned".into()))? = Some(buf.clone());
             let page = Page::DataPage {
                 buf,
                 num_values: (next - start) as u32,
-                encoding: Encoding::PLAIN,
+                encoding: Encoding::DELTA_LENGTH_BYTE_ARRAY,
                 def_level_encoding: Encoding::RLE,
                 rep_level_encoding: Encoding::RLE,
                 statistics: None,
             };
-            let spec = pages.write_page(CompressedPage::new(page, self.plain.len()))?;
+            let spec = pages.write_page(CompressedPage::new(page, raw_len))?;
             offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
             offsets.append_row_count((next - start) as i64);
             compressed_size += spec.compressed_size as i64;
@@ -307,10 +321,10 @@ impl PageBuffers {
         pages.close()?;
         let metadata = ColumnChunkMetaData::builder(column.descr.clone())
             .set_compression(column.compression)
-            .set_encodings(vec![Encoding::PLAIN])
+            .set_encodings(vec![Encoding::DELTA_LENGTH_BYTE_ARRAY])
             .set_page_encoding_stats(vec![PageEncodingStats {
                 page_type: PageType::DATA_PAGE,
-                encoding: Encoding::PLAIN,
+                encoding: Encoding::DELTA_LENGTH_BYTE_ARRAY,
                 count: page_count,
             }])
             .set_total_compressed_size(compressed_size)
@@ -334,26 +348,156 @@ impl PageBuffers {
         Ok(close)
     }
 
-    /// The page's values, compressed into a pooled buffer.
-    fn compress(&mut self, compression: Compression) -> Result<Bytes, ParquetError> {
+    /// The page — the values' lengths (`self.lengths`) and then `body`,
+    /// their bytes one after the other: `raw_len` bytes — compressed into a
+    /// pooled buffer.
+    ///
+    /// The body is a slice of the column, compressed where it lies: a
+    /// Snappy stream is the uncompressed length and then elements, each a
+    /// literal or a copy of earlier output. The lengths go in as one
+    /// literal and the body as the elements of its own Snappy stream (whose
+    /// copies reach back only within the body), so the stream decodes to
+    /// the whole page.
+    fn compress(&mut self, compression: Compression, body: &[u8], raw_len: usize) -> Result<Bytes, ParquetError> {
         let mut buf = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
-        let len = if compression == Compression::UNCOMPRESSED {
+        if compression == Compression::UNCOMPRESSED {
             buf.clear();
-            buf.extend_from_slice(&self.plain);
-            buf.len()
-        } else {
-            // Grown once, never shrunk: no zeroing page after page.
-            let max = snap::raw::max_compress_len(self.plain.len());
-            if buf.len() < max {
-                buf.resize(max, 0);
-            }
-            self.snappy
-                .get_or_insert_with(snap::raw::Encoder::new)
-                .compress(&self.plain, &mut buf)
-                .map_err(|e| ParquetError::External(Box::new(e)))?
-        };
-        Ok(Bytes::from_owner(Pooled { buf, len, pool: self.pool.clone() }))
+            buf.extend_from_slice(&self.lengths);
+            buf.extend_from_slice(body);
+            let len = buf.len();
+            return Ok(Bytes::from_owner(Pooled { buf, len, pool: self.pool.clone() }));
+        }
+        let too_large = |what: usize| ParquetError::General(format!("a page of {what} bytes is too large for Snappy"));
+        let raw_len = u32::try_from(raw_len).map_err(|_| too_large(raw_len))?;
+        let body_len = u32::try_from(body.len()).map_err(|_| too_large(body.len()))?;
+        let literal = snappy_literal_tag(&mut self.tag, self.lengths.len());
+        let most = VARINT_MAX + literal + snap::raw::max_compress_len(body.len()).max(VARINT_MAX);
+        // Grown once, never shrunk: no zeroing page after page.
+        if buf.len() < most {
+            buf.resize(most, 0);
+        }
+        let at = put_varint(&mut buf, raw_len);
+        // The body's own stream starts with its length as a varint; it is
+        // written to end where the literal ends, then overwritten by it.
+        let from = at + literal - varint_len(body_len);
+        let written = self
+            .snappy
+            .get_or_insert_with(snap::raw::Encoder::new)
+            .compress(body, &mut buf[from..])
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        buf[at..at + self.tag.len()].copy_from_slice(&self.tag);
+        buf[at + self.tag.len()..at + literal].copy_from_slice(&self.lengths);
+        Ok(Bytes::from_owner(Pooled { buf, len: from + written, pool: self.pool.clone() }))
     }
+}
+
+/// Most bytes of a varint of a `u32`.
+const VARINT_MAX: usize = 5;
+
+fn varint_len(mut n: u32) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+/// Write `n` as a varint at the start of `out`; the bytes written.
+fn put_varint(out: &mut [u8], mut n: u32) -> usize {
+    let mut i = 0;
+    while n >= 0x80 {
+        out[i] = (n as u8) | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    out[i] = n as u8;
+    i + 1
+}
+
+/// The tag of a Snappy literal of `len` (at least 1) bytes into `tag`; the
+/// literal's whole size (tag and bytes).
+fn snappy_literal_tag(tag: &mut Vec<u8>, len: usize) -> usize {
+    tag.clear();
+    let n = len - 1;
+    if n < 60 {
+        tag.push((n as u8) << 2);
+    } else {
+        let bytes = (n.ilog2() / 8 + 1) as usize;
+        tag.push(((59 + bytes) as u8) << 2);
+        tag.extend_from_slice(&n.to_le_bytes()[..bytes]);
+    }
+    tag.len() + len
+}
+
+/// Values in a block of Parquet's DELTA_BINARY_PACKED encoding, and in one
+/// of its miniblocks.
+const DELTA_BLOCK: usize = 128;
+const DELTA_MINIBLOCK: usize = 32;
+
+/// Append `values` to `out` in Parquet's DELTA_BINARY_PACKED encoding (as
+/// the lengths of DELTA_LENGTH_BYTE_ARRAY are): a header, then blocks of
+/// 128 deltas, each its least delta and four miniblocks of 32 deltas above
+/// it, bit-packed at the width the miniblock needs. `deltas` is scratch.
+fn delta_binary_packed(out: &mut Vec<u8>, deltas: &mut Vec<u64>, values: impl ExactSizeIterator<Item = i32>) {
+    uleb(out, DELTA_BLOCK as u64);
+    uleb(out, (DELTA_BLOCK / DELTA_MINIBLOCK) as u64);
+    uleb(out, values.len() as u64);
+    let mut values = values.map(i64::from);
+    let Some(first) = values.next() else {
+        uleb(out, 0);
+        return;
+    };
+    uleb(out, zigzag(first));
+    let mut previous = first;
+    let mut block = [0i64; DELTA_BLOCK];
+    loop {
+        let mut n = 0;
+        for v in values.by_ref().take(DELTA_BLOCK) {
+            block[n] = v - previous;
+            previous = v;
+            n += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        let min = block[..n].iter().copied().min().unwrap_or(0);
+        uleb(out, zigzag(min));
+        deltas.clear();
+        deltas.extend(block[..n].iter().map(|d| (d - min) as u64));
+        let widths_at = out.len();
+        out.extend_from_slice(&[0; DELTA_BLOCK / DELTA_MINIBLOCK]);
+        for (m, mini) in deltas.chunks(DELTA_MINIBLOCK).enumerate() {
+            let width = 64 - mini.iter().fold(0, |a, &d| a | d).leading_zeros();
+            out[widths_at + m] = width as u8;
+            // Least significant bits first; the last miniblock padded with zeros.
+            let (mut bits, mut held) = (0u128, 0u32);
+            for i in 0..DELTA_MINIBLOCK {
+                bits |= u128::from(mini.get(i).copied().unwrap_or(0)) << held;
+                held += width;
+                while held >= 8 {
+                    out.push(bits as u8);
+                    bits >>= 8;
+                    held -= 8;
+                }
+            }
+        }
+        if n < DELTA_BLOCK {
+            return;
+        }
+    }
+}
+
+fn uleb(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
 }
 
 #[cfg(test)]
@@ -413,6 +557,34 @@ mod tests {
             // The other columns keep what the properties ask for.
             assert!(read_meta.row_group(0).column(0).statistics().is_some());
         }
+    }
+
+    #[test]
+    fn pages_of_many_values_read_back_across_delta_blocks_and_long_literals() {
+        // Up to 5 000 values in a page: lengths in many blocks of 128 and
+        // miniblocks of 32 (some all equal: width 0), and Snappy literals of
+        // the lengths with one- to three-byte size fields.
+        for (n, len) in [(3, 7), (33, 5), (129, 10), (5000, 3)] {
+            let b = batch(n, |i| if i % 40 < 32 { len } else { (i * 13) % 50 });
+            for compression in [Compression::SNAPPY, Compression::UNCOMPRESSED] {
+                let mut bytes = Vec::new();
+                write(&mut bytes, &b, "data", props(compression, 1 << 20, 10_000)).unwrap();
+                let (back, meta) = read_back(bytes);
+                assert_eq!(back, b, "{n} values, {compression}");
+                let data = meta.row_group(0).column(2);
+                assert_eq!(data.encodings().collect::<Vec<_>>(), vec![Encoding::DELTA_LENGTH_BYTE_ARRAY]);
+            }
+        }
+    }
+
+    #[test]
+    fn snappy_literal_tags_carry_the_length_in_as_few_bytes_as_it_needs() {
+        let mut tag = Vec::new();
+        assert_eq!((snappy_literal_tag(&mut tag, 1), tag.clone()), (2, vec![0]));
+        assert_eq!((snappy_literal_tag(&mut tag, 60), tag.clone()), (61, vec![59 << 2]));
+        assert_eq!((snappy_literal_tag(&mut tag, 61), tag.clone()), (63, vec![60 << 2, 60]));
+        assert_eq!((snappy_literal_tag(&mut tag, 257), tag.clone()), (260, vec![61 << 2, 0, 1]));
+        assert_eq!((snappy_literal_tag(&mut tag, 1 << 20), tag.clone()), ((1 << 20) + 4, vec![62 << 2, 255, 255, 15]));
     }
 
     #[test]
