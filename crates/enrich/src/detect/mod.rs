@@ -304,10 +304,24 @@ impl Detector {
         if table == Table::Logs {
             self.suricata_alerts(view, &mut out);
         }
+        let mut in_time_order = None;
         for rule in self.rules.rules.iter().filter(|r| r.table == table) {
-            self.run_rule(rule, table, view, &mut out);
+            self.run_rule(rule, table, view, &mut in_time_order, &mut out);
         }
         out
+    }
+
+    /// The batch's rows in the order of their start times (stable). A
+    /// batch's rows are not in time order (a capture's last flows end
+    /// together, in no particular order); counted in time order, a window
+    /// crosses its threshold when the data did, and the finding's time
+    /// range spans the observations that made it.
+    fn rows_in_time_order(&self, table: Table, view: &BatchView<'_>) -> Vec<usize> {
+        let start_id = self.id(triage::time_fields(table).0);
+        let mut rows: Vec<(i64, usize)> =
+            (0..view.rows()).map(|row| (view.get(start_id, row).int().unwrap_or(i64::MIN), row)).collect();
+        rows.sort_by_key(|&(t, _)| t);
+        rows.into_iter().map(|(_, row)| row).collect()
     }
 
     /// Detect and triage: the `findings` rows of `batch`, if any.
@@ -369,10 +383,24 @@ impl Detector {
         true
     }
 
-    fn run_rule(&self, rule: &Rule, table: Table, view: &BatchView<'_>, out: &mut Vec<Detection>) {
+    /// Run one rule over the batch. Aggregation rules count rows in time
+    /// order (`in_time_order`, worked out once per batch when first needed).
+    fn run_rule(
+        &self,
+        rule: &Rule,
+        table: Table,
+        view: &BatchView<'_>,
+        in_time_order: &mut Option<Vec<usize>>,
+        out: &mut Vec<Detection>,
+    ) {
         let (start_field, end_field) = triage::time_fields(table);
         let (start_id, end_id) = (self.id(start_field), self.id(end_field));
-        for row in 0..view.rows() {
+        let order = if rule.aggregation.is_some() {
+            Some(in_time_order.get_or_insert_with(|| self.rows_in_time_order(table, view)).as_slice())
+        } else {
+            None
+        };
+        for row in (0..view.rows()).map(|i| order.map_or(i, |o| o[i])) {
             if !self.applies(rule, view, row) || !eval(&rule.condition, rule, view, row) {
                 continue;
             }

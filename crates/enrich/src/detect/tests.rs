@@ -89,6 +89,24 @@ fn windowed_counts_fire_once_per_key_and_redelivery_counts_nothing_twice() {
     }
 }
 
+#[test]
+fn a_window_counts_a_batchs_rows_in_time_order_whatever_their_order_in_the_batch() {
+    // Eleven failures a second apart (the rule fires on the 11th) and
+    // more after, in a shuffled order: the finding spans the first
+    // eleven, as it would had they come in order.
+    let mut order: Vec<i64> = (0..20).collect();
+    order.reverse();
+    order.swap(3, 17);
+    let d = Detector::default();
+    let f = d
+        .findings(Table::Logs, &batch(order.iter().map(|&i| sshd(i, "203.0.113.7")).collect()))
+        .unwrap()
+        .expect("more than ten failures");
+    assert_eq!(strings(&f, "rule"), ["opensoc.ssh.bruteforce"]);
+    assert_eq!(strings(&f, "carve_from"), [(T0 / 1000).to_string()], "from the first failure");
+    assert_eq!(strings(&f, "carve_to"), [((T0 + 10 * S) / 1000).to_string()], "to the eleventh");
+}
+
 const CUSTOM: &str = r#"
 title: Root login from outside
 id: custom.root-outside
