@@ -479,10 +479,11 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         inputs.push(tokio::spawn(http::serve(listener, config, ev_tx.clone(), m.clone(), stop.clone())));
     }
     let state = args.state_dir.clone().unwrap_or_else(state_dir);
+    let mut tailing = Vec::new();
     for t in tails {
         let topts = tail::TailOptions { poll: Duration::from_millis(250), state_dir: state.clone() };
         let (tx, m, stop) = (ev_tx.clone(), m.clone(), stop.clone());
-        inputs.push(tokio::task::spawn_blocking(move || tail::follow(t.path, t.source_type, topts, tx, m, stop)));
+        tailing.push(tokio::task::spawn_blocking(move || tail::follow(t.path, t.source_type, topts, tx, m, stop)));
     }
     drop(ev_tx);
     let limits = BatchLimits { packet_bytes: r.packet_bytes, ..capture::ReplayOptions::default().limits };
@@ -495,7 +496,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
             }
         }));
     }
-    pipeline.metrics.inputs_active.store(inputs.len() as i64, Ordering::Relaxed);
+    pipeline.metrics.inputs_active.store((inputs.len() + tailing.len()) as i64, Ordering::Relaxed);
     if let Some(a) = pipeline.metrics_addr {
         eprintln!("metrics on http://{a}/metrics");
     }
@@ -505,12 +506,20 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     for i in inputs {
         let _ = i.await;
     }
+    let mut tail_ends = Vec::new();
+    for t in tailing {
+        tail_ends.extend(t.await.ok().flatten());
+    }
     pipeline.metrics.inputs_active.store(0, Ordering::Relaxed);
     let _ = batcher.await;
     let packets = pipeline.metrics.packets.load(Ordering::Relaxed);
     let drops = pipeline.metrics.kernel_drops.load(Ordering::Relaxed);
     let lines = pipeline.metrics.log_lines.load(Ordering::Relaxed);
     let (outcome, stats) = snapshot_after(pipeline).await?;
+    // Every line sent is shipped or spooled now: a restart goes on after them.
+    for end in &tail_ends {
+        end.save();
+    }
     let summary = format!("{packets} packets ({drops} dropped by the kernel), {lines} log lines");
     Ok(report(&outcome, &summary, started.elapsed().as_secs_f64(), &stats))
 }

@@ -88,6 +88,27 @@ impl Open {
     }
 }
 
+/// Where a stopped tail got to. Its last lines become safe only once the
+/// pipeline behind it has shipped or spooled them — after [`follow`]
+/// returns — so the agent calls [`TailEnd::save`] when the pipeline is
+/// done; else a restart would read them again.
+pub struct TailEnd {
+    pos_file: PathBuf,
+    dev: u64,
+    inode: u64,
+    safe: Arc<AtomicU64>,
+}
+
+impl TailEnd {
+    /// Save the position up to which lines are safe now.
+    pub fn save(&self) {
+        save(
+            &self.pos_file,
+            SavedPosition { dev: self.dev, inode: self.inode, offset: self.safe.load(Ordering::SeqCst) },
+        );
+    }
+}
+
 fn open_at(path: &Path, saved: Option<SavedPosition>) -> std::io::Result<Open> {
     let mut file = File::open(path)?;
     let meta = file.metadata()?;
@@ -108,7 +129,9 @@ fn open_at(path: &Path, saved: Option<SavedPosition>) -> std::io::Result<Open> {
 }
 
 /// Follow `path` until `stop` turns true, sending its lines to `events`.
-/// Runs on its own thread (blocking file I/O).
+/// Runs on its own thread (blocking file I/O). Returns where it got to
+/// (`None` if the file was never opened), to be saved once the lines sent
+/// are safe.
 pub fn follow(
     path: PathBuf,
     source_type: Option<String>,
@@ -116,7 +139,7 @@ pub fn follow(
     events: mpsc::Sender<LogEvent>,
     metrics: Arc<SensorMetrics>,
     stop: watch::Receiver<bool>,
-) {
+) -> Option<TailEnd> {
     let pos_file = position_file(&opts.state_dir, &path);
     let origin: Arc<str> = path.display().to_string().into();
     let mut source: Option<Arc<str>> = source_type.map(Into::into);
@@ -173,7 +196,7 @@ pub fn follow(
                         let line = std::mem::take(&mut partial);
                         cutting = false;
                         if !emit(line, &mut source, &origin, Some((o.safe.clone(), o.at)), &events, &metrics) {
-                            return;
+                            return None;
                         }
                     }
                 }
@@ -190,7 +213,7 @@ pub fn follow(
                     if !partial.is_empty() {
                         let line = std::mem::take(&mut partial);
                         if !emit(line, &mut source, &origin, Some((o.safe.clone(), o.at)), &events, &metrics) {
-                            return;
+                            return None;
                         }
                     }
                     tracing::info!(file = %path.display(), "rotated: following the new file");
@@ -213,7 +236,7 @@ pub fn follow(
             }
         }
         if stopping {
-            return;
+            return open.map(|o| TailEnd { pos_file, dev: o.dev, inode: o.inode, safe: o.safe });
         }
         std::thread::sleep(opts.poll);
     }
@@ -252,7 +275,7 @@ mod tests {
     struct Harness {
         rx: mpsc::Receiver<LogEvent>,
         stop: watch::Sender<bool>,
-        thread: std::thread::JoinHandle<()>,
+        thread: std::thread::JoinHandle<Option<TailEnd>>,
     }
 
     fn start(path: &Path, state: &Path) -> Harness {
@@ -283,9 +306,13 @@ mod tests {
         out
     }
 
+    /// Stop the tail and, as the agent does once its pipeline is done,
+    /// save where it got to.
     fn stop(h: Harness) -> mpsc::Receiver<LogEvent> {
         h.stop.send(true).unwrap();
-        h.thread.join().unwrap();
+        if let Some(end) = h.thread.join().unwrap() {
+            end.save();
+        }
         h.rx
     }
 
@@ -319,6 +346,39 @@ mod tests {
         let mut g = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         writeln!(g, "{{\"n\":7}}").unwrap();
         assert_eq!(take(&mut h, 1), vec![r#"{"n":7}"#]);
+        let mut rx = stop(h);
+        assert!(rx.try_recv().is_err(), "nothing twice");
+    }
+
+    #[test]
+    fn lines_made_safe_after_the_tail_stopped_are_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eve.json");
+        let state = dir.path().join("state");
+        std::fs::write(&path, "{\"n\":1}\n{\"n\":2}\n").unwrap();
+        let mut h = start(&path, &state);
+        let mut received = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while received.len() < 2 && std::time::Instant::now() < deadline {
+            match h.rx.try_recv() {
+                Ok(ev) => received.push(ev),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        assert_eq!(received.len(), 2);
+        // Stopped before the pipeline stored them (its last flush comes
+        // after the inputs end)…
+        h.stop.send(true).unwrap();
+        let end = h.thread.join().unwrap().expect("the file was open");
+        // …then stored, and the position saved.
+        for ev in &received {
+            let (pos, at) = ev.mark.as_ref().unwrap();
+            pos.fetch_max(*at, Ordering::SeqCst);
+        }
+        end.save();
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"n\":3}\n").unwrap();
+        let mut h = start(&path, &state);
+        assert_eq!(take(&mut h, 1), vec![r#"{"n":3}"#]);
         let mut rx = stop(h);
         assert!(rx.try_recv().is_err(), "nothing twice");
     }
