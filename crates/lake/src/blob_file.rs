@@ -372,9 +372,12 @@ impl PageBuffers {
         let body_len = u32::try_from(body.len()).map_err(|_| too_large(body.len()))?;
         let literal = snappy_literal_tag(&mut self.tag, self.lengths.len());
         let most = VARINT_MAX + literal + snap::raw::max_compress_len(body.len()).max(VARINT_MAX);
-        // Grown once, never shrunk: no zeroing page after page.
+        // Never shrunk: no zeroing page after page. A buffer too small for
+        // this page is replaced, not grown (growing copies the bytes of the
+        // page it held), by one with room for slightly larger pages, so a
+        // file's buffers settle after their first pages.
         if buf.len() < most {
-            buf.resize(most, 0);
+            buf = vec![0; most + most / 8];
         }
         let at = put_varint(&mut buf, raw_len);
         // The body's own stream starts with its length as a varint; it is
