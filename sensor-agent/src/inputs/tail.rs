@@ -94,18 +94,13 @@ impl Open {
 /// done; else a restart would read them again.
 pub struct TailEnd {
     pos_file: PathBuf,
-    dev: u64,
-    inode: u64,
-    safe: Arc<AtomicU64>,
+    open: Open,
 }
 
 impl TailEnd {
     /// Save the position up to which lines are safe now.
     pub fn save(&self) {
-        save(
-            &self.pos_file,
-            SavedPosition { dev: self.dev, inode: self.inode, offset: self.safe.load(Ordering::SeqCst) },
-        );
+        save(&self.pos_file, self.open.saved());
     }
 }
 
@@ -236,7 +231,7 @@ pub fn follow(
             }
         }
         if stopping {
-            return open.map(|o| TailEnd { pos_file, dev: o.dev, inode: o.inode, safe: o.safe });
+            return open.map(|open| TailEnd { pos_file, open });
         }
         std::thread::sleep(opts.poll);
     }
@@ -287,23 +282,34 @@ mod tests {
         Harness { rx, stop, thread }
     }
 
-    fn take(h: &mut Harness, n: usize) -> Vec<String> {
+    /// The next `n` lines sent, not yet marked safe (within 10 s).
+    fn receive(h: &mut Harness, n: usize) -> Vec<LogEvent> {
         let mut out = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while out.len() < n {
-            assert!(std::time::Instant::now() < deadline, "only {} of {n} lines: {out:?}", out.len());
+            assert!(std::time::Instant::now() < deadline, "only {} of {n} lines", out.len());
             match h.rx.try_recv() {
-                Ok(ev) => {
-                    // The lines are safe at once here (no sender in between).
-                    if let Some((pos, at)) = &ev.mark {
-                        pos.fetch_max(*at, Ordering::SeqCst);
-                    }
-                    out.push(String::from_utf8(ev.line).unwrap());
-                }
+                Ok(ev) => out.push(ev),
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
         }
         out
+    }
+
+    /// Mark the lines of `events` safe, as the pipeline does once it stored them.
+    fn mark_safe(events: &[LogEvent]) {
+        for ev in events {
+            if let Some((pos, at)) = &ev.mark {
+                pos.fetch_max(*at, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// The next `n` lines, safe at once (no sender in between).
+    fn take(h: &mut Harness, n: usize) -> Vec<String> {
+        let events = receive(h, n);
+        mark_safe(&events);
+        events.into_iter().map(|ev| String::from_utf8(ev.line).unwrap()).collect()
     }
 
     /// Stop the tail and, as the agent does once its pipeline is done,
@@ -357,24 +363,14 @@ mod tests {
         let state = dir.path().join("state");
         std::fs::write(&path, "{\"n\":1}\n{\"n\":2}\n").unwrap();
         let mut h = start(&path, &state);
-        let mut received = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while received.len() < 2 && std::time::Instant::now() < deadline {
-            match h.rx.try_recv() {
-                Ok(ev) => received.push(ev),
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-        assert_eq!(received.len(), 2);
+        let received = receive(&mut h, 2);
+        assert!(received.iter().all(|ev| ev.mark.is_some()), "tailed lines carry their position");
         // Stopped before the pipeline stored them (its last flush comes
         // after the inputs end)…
         h.stop.send(true).unwrap();
         let end = h.thread.join().unwrap().expect("the file was open");
         // …then stored, and the position saved.
-        for ev in &received {
-            let (pos, at) = ev.mark.as_ref().unwrap();
-            pos.fetch_max(*at, Ordering::SeqCst);
-        }
+        mark_safe(&received);
         end.save();
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"n\":3}\n").unwrap();
         let mut h = start(&path, &state);
@@ -391,14 +387,7 @@ mod tests {
         std::fs::write(&path, "{\"uid\":\"a\"}\n{\"uid\":\"b\"}\n").unwrap();
         let mut h = start(&path, &state);
         // Receive without marking safe: a crash before the records were stored.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let mut got = 0;
-        while got < 2 && std::time::Instant::now() < deadline {
-            if h.rx.try_recv().is_ok() {
-                got += 1;
-            }
-        }
-        assert_eq!(got, 2);
+        assert_eq!(receive(&mut h, 2).len(), 2);
         drop(stop(h));
         let mut h = start(&path, &state);
         assert_eq!(take(&mut h, 2), vec![r#"{"uid":"a"}"#, r#"{"uid":"b"}"#]);
