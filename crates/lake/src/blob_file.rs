@@ -281,25 +281,25 @@ impl PageBuffers {
         let mut pages = SerializedPageWriter::new(&mut sink);
         let mut offsets = OffsetIndexBuilder::new();
         let (mut compressed_size, mut uncompressed_size, mut page_count) = (0i64, 0i64, 0);
+        let offsets_of_values = values.value_offsets();
         let mut next = 0;
         while next < values.len() {
             let start = next;
-            // Whole values only; a value larger than a page gets a page of its own.
+            // Whole values only (sized as PLAIN would store them: a 4-byte
+            // length each); a value larger than a page gets a page of its own.
             let mut planned = 0;
-            while next < values.len()
-                && (next == start || planned + 4 + values.value_length(next) as usize <= column.page_bytes)
-            {
-                planned += 4 + values.value_length(next) as usize;
+            while next < values.len() {
+                let stored = 4 + values.value_length(next) as usize;
+                if next > start && planned + stored > column.page_bytes {
+                    break;
+                }
+                planned += stored;
                 next += 1;
             }
+            let bounds = &offsets_of_values[start..=next];
             self.lengths.clear();
-            delta_binary_packed(
-                &mut self.lengths,
-                &mut self.deltas,
-                values.value_offsets()[start..=next].windows(2).map(|w| w[1] - w[0]),
-            );
-            let at = values.value_offsets();
-            let body = &values.value_data()[at[start] as usize..at[next] as usize];
+            delta_binary_packed(&mut self.lengths, &mut self.deltas, bounds.windows(2).map(|w| w[1] - w[0]));
+            let body = &values.value_data()[bounds[0] as usize..bounds[bounds.len() - 1] as usize];
             let raw_len = self.lengths.len() + body.len();
             let buf = self.compress(column.compression, body, raw_len)?;
             *expected.lock().map_err(|_| ParquetError::General("page writer poisoned".into()))? = Some(buf.clone());
@@ -379,7 +379,7 @@ impl PageBuffers {
         if buf.len() < most {
             buf = vec![0; most + most / 8];
         }
-        let at = put_varint(&mut buf, raw_len);
+        let at = put_varint(&mut buf, raw_len.into());
         // The body's own stream starts with its length as a varint; it is
         // written to end where the literal ends, then overwritten by it.
         let from = at + literal - varint_len(body_len);
@@ -406,8 +406,10 @@ fn varint_len(mut n: u32) -> usize {
     len
 }
 
-/// Write `n` as a varint at the start of `out`; the bytes written.
-fn put_varint(out: &mut [u8], mut n: u32) -> usize {
+/// Write `n` as a varint (ULEB128, as both Snappy and Parquet's
+/// DELTA_BINARY_PACKED headers store integers) at the start of `out`; the
+/// bytes written.
+fn put_varint(out: &mut [u8], mut n: u64) -> usize {
     let mut i = 0;
     while n >= 0x80 {
         out[i] = (n as u8) | 0x80;
@@ -491,12 +493,10 @@ fn delta_binary_packed(out: &mut Vec<u8>, deltas: &mut Vec<u64>, values: impl Ex
     }
 }
 
-fn uleb(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+fn uleb(out: &mut Vec<u8>, n: u64) {
+    let mut bytes = [0; 10];
+    let len = put_varint(&mut bytes, n);
+    out.extend_from_slice(&bytes[..len]);
 }
 
 fn zigzag(n: i64) -> u64 {
