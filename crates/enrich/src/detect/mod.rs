@@ -311,13 +311,13 @@ impl Detector {
         out
     }
 
-    /// The batch's rows in the order of their start times (stable). A
+    /// The batch's rows in the order of their start times (field
+    /// `start_id`; stable). A
     /// batch's rows are not in time order (a capture's last flows end
     /// together, in no particular order); counted in time order, a window
     /// crosses its threshold when the data did, and the finding's time
     /// range spans the observations that made it.
-    fn rows_in_time_order(&self, table: Table, view: &BatchView<'_>) -> Vec<usize> {
-        let start_id = self.id(triage::time_fields(table).0);
+    fn rows_in_time_order(view: &BatchView<'_>, start_id: usize) -> Vec<usize> {
         let mut rows: Vec<(i64, usize)> =
             (0..view.rows()).map(|row| (view.get(start_id, row).int().unwrap_or(i64::MIN), row)).collect();
         rows.sort_by_key(|&(t, _)| t);
@@ -396,7 +396,7 @@ impl Detector {
         let (start_field, end_field) = triage::time_fields(table);
         let (start_id, end_id) = (self.id(start_field), self.id(end_field));
         let order = if rule.aggregation.is_some() {
-            Some(in_time_order.get_or_insert_with(|| self.rows_in_time_order(table, view)).as_slice())
+            Some(in_time_order.get_or_insert_with(|| Self::rows_in_time_order(view, start_id)).as_slice())
         } else {
             None
         };
